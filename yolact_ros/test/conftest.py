@@ -1,0 +1,42 @@
+"""Fixtures shared by the whole test suite."""
+
+from dataclasses import replace
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_REFERENCE = Path(os.environ.get(
+    'YOLACT_SHARED_DIR', REPO_ROOT.parent / 'shared')) / 'reference' / 'upstream'
+
+
+@pytest.fixture(scope='session')
+def reference_dir() -> Path:
+    """Upstream parity material (checkpoint, outputs, key lists); skip where it is absent."""
+    if not (SHARED_REFERENCE / 'yolact_resnet50_ref.npz').is_file():
+        pytest.skip(f'upstream reference material not found at {SHARED_REFERENCE}')
+    return SHARED_REFERENCE
+
+
+@pytest.fixture(scope='session')
+def tiny_config():
+    """A small, fast network config (ResNet-18, 128 px input, three classes)."""
+    from yolact_ros.config import get_config
+
+    return replace(get_config('yolact_resnet18'), input_size=128,
+                   class_names=('circle', 'square', 'ring'), category_ids=(1, 3, 7))
+
+
+@pytest.fixture(scope='session')
+def tiny_weights(tmp_path_factory, tiny_config) -> Path:
+    """A safetensors checkpoint of a randomly initialised tiny model (fixed seed)."""
+    import torch
+
+    from yolact_ros.checkpoint import save_checkpoint
+    from yolact_ros.modeling import build_model
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config)
+    path = tmp_path_factory.mktemp('weights') / 'tiny.safetensors'
+    return save_checkpoint(path, model, tiny_config)

@@ -1,0 +1,208 @@
+"""Loading and saving weights: official upstream ``.pth`` files and the project's safetensors.
+
+Upstream checkpoints are plain state dicts; their keys are mapped onto this project's module
+names and loaded strictly. The project's own checkpoints are safetensors files whose metadata
+carries the model config, so a file says what model it is. Nothing here unpickles code.
+"""
+
+import json
+import os
+from pathlib import Path
+import re
+import tempfile
+from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from yolact_ros.config import CONFIGS, get_config, ModelConfig
+
+PathLike = Union[str, os.PathLike]
+FORMAT_NAME = 'yolact_ros'
+
+# Upstream prefix -> this project's prefix, applied in order (first match wins).
+UPSTREAM_KEY_PREFIXES = (
+    ('prediction_layers.0.', 'prediction_head.'),
+    ('semantic_seg_conv.', 'semantic_head.'),
+)
+_UPSTREAM_LAYER = re.compile(r'^backbone\.layers\.(\d+)\.')
+
+
+class CheckpointError(ValueError):
+    """A weights file is missing, unreadable or does not fit the model; the message says why."""
+
+
+def upstream_to_project_key(key: str) -> str:
+    """Map one upstream state-dict key to this project's name for the same tensor."""
+    match = _UPSTREAM_LAYER.match(key)
+    if match:
+        # upstream backbone.layers.{0..3} are torchvision's layer1..layer4
+        return f'backbone.layer{int(match.group(1)) + 1}.' + key[match.end():]
+    for upstream_prefix, project_prefix in UPSTREAM_KEY_PREFIXES:
+        if key.startswith(upstream_prefix):
+            return project_prefix + key[len(upstream_prefix):]
+    return key
+
+
+def infer_upstream_config_name(path: PathLike, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Guess the config of an upstream checkpoint: from its file name, else from its keys.
+
+    File names follow upstream's ``<config>_<epoch>_<iteration>.pth``. Keys alone cannot tell
+    ``yolact_base`` from ``yolact_im700`` (same shapes), so the name is preferred.
+    """
+    stem = Path(path).name
+    for name in sorted(CONFIGS, key=len, reverse=True):
+        if stem.startswith(name):
+            return name
+    blocks = {int(m.group(1)) for key in state_dict
+              for m in [re.match(r'^backbone\.layers\.2\.(\d+)\.', key)] if m}
+    if not blocks:
+        raise CheckpointError(
+            f'{path}: cannot tell the model config (no upstream backbone keys); pass --config')
+    depth_by_blocks = {6: 'yolact_resnet50', 23: 'yolact_base'}
+    num_blocks = max(blocks) + 1
+    if num_blocks not in depth_by_blocks:
+        raise CheckpointError(
+            f'{path}: backbone stage 3 has {num_blocks} blocks, which matches no known config; '
+            'pass --config')
+    return depth_by_blocks[num_blocks]
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *,
+                           source: PathLike, allowed_missing: Iterable[str] = ()) -> None:
+    """Copy ``state_dict`` into ``model``, failing on any missing, unexpected or mis-shaped key.
+
+    Args:
+        model: the network to fill.
+        state_dict: tensors keyed by this project's names.
+        source: the file they came from (named in errors).
+        allowed_missing: key prefixes that may be absent (kept at their initial values).
+    """
+    expected = model.state_dict()
+    allowed = tuple(allowed_missing)
+    missing = sorted(k for k in expected if k not in state_dict and not k.startswith(allowed))
+    unexpected = sorted(k for k in state_dict if k not in expected)
+    mismatched = sorted(
+        f'{k}: file {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}'
+        for k in state_dict if k in expected and state_dict[k].shape != expected[k].shape)
+    problems = []
+    for label, keys in (('missing', missing), ('unexpected', unexpected),
+                        ('wrong shape', mismatched)):
+        if keys:
+            shown = ', '.join(keys[:8]) + (f', ... ({len(keys)} in all)' if len(keys) > 8 else '')
+            problems.append(f'{label} keys: {shown}')
+    if problems:
+        raise CheckpointError(f'{source} does not fit the model: ' + '; '.join(problems))
+    converted = {k: v.to(expected[k].dtype) for k, v in state_dict.items()}
+    model.load_state_dict(converted, strict=False)
+
+
+def read_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
+    """Read a ``.pth`` state dict without running pickled code (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'weights file not found: {path}')
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f'cannot read weights file {path}: {error}') from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f'{path} is not a state dict of tensors')
+    return state
+
+
+def save_checkpoint(path: PathLike, model: nn.Module, config: ModelConfig, *,
+                    half: bool = False, metadata: Optional[Dict[str, str]] = None) -> Path:
+    """Write the model's weights and config as safetensors, atomically.
+
+    Args:
+        path: destination ``.safetensors`` file.
+        model: the network.
+        config: the config that builds it (stored in the file's metadata).
+        half: store floating-point tensors as float16 (half the size).
+        metadata: extra string fields stored alongside (e.g. training command, metrics).
+    """
+    from safetensors.torch import save
+
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.half()
+        tensors[key] = value
+    header = {'format': FORMAT_NAME, 'config': json.dumps(config.to_dict())}
+    header.update(metadata or {})
+    return atomic_write_bytes(path, save(tensors, metadata=header))
+
+
+def atomic_write_bytes(path: PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` via a temporary file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise
+    return path
+
+
+def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """Read tensors and metadata from a safetensors file, with errors naming the file."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'weights file not found: {path}')
+    try:
+        with safe_open(str(path), framework='pt') as stream:
+            metadata = stream.metadata() or {}
+            tensors = {key: stream.get_tensor(key) for key in stream.keys()}
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise CheckpointError(f'cannot read weights file {path}: {error}') from error
+    return tensors, metadata
+
+
+def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
+               ) -> Tuple[nn.Module, ModelConfig]:
+    """Build a network and fill it from a weights file.
+
+    Args:
+        path: a project ``.safetensors`` file (config read from it) or an upstream ``.pth``
+            state dict (config inferred from its file name or keys unless given).
+        config: config name or object. A project file's stored config is used unless a config
+            object is given (e.g. the stored one with attention added: attention modules missing
+            from the file start as identity); a name must match the stored one.
+
+    Returns:
+        ``(model, config)``; the model is in eval mode on the CPU.
+    """
+    from yolact_ros.modeling import build_model
+
+    path = Path(path)
+    if path.suffix == '.safetensors':
+        tensors, metadata = read_safetensors(path)
+        if metadata.get('format') != FORMAT_NAME or 'config' not in metadata:
+            raise CheckpointError(f'{path} has no yolact_ros config in its metadata')
+        stored = ModelConfig.from_dict(json.loads(metadata['config']))
+        if isinstance(config, str) and config != stored.name:
+            raise CheckpointError(f'{path} holds a {stored.name} model, not {config}')
+        config = stored if config is None or isinstance(config, str) else config
+        state_dict = tensors
+    else:
+        upstream = read_torch_state_dict(path)
+        if config is None:
+            config = infer_upstream_config_name(path, upstream)
+        config = get_config(config) if isinstance(config, str) else config
+        state_dict = {upstream_to_project_key(k): v for k, v in upstream.items()}
+    model = build_model(config)
+    # Attention added on top of weights that lack it starts as identity (see ChannelAttention).
+    load_state_dict_strict(model, state_dict, source=path,
+                           allowed_missing=('backbone.stage_attention.',))
+    return model.eval(), config

@@ -1,0 +1,80 @@
+"""Turn raw network outputs into detections: Fast NMS, then masks at the source resolution."""
+
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+import torch.nn.functional as F
+
+from yolact_ros.config import PostprocessConfig
+from yolact_ros.ops import assemble_masks, decode_boxes, fast_nms, sanitize_coordinates
+
+
+class Postprocessor:
+    """Upstream's ``Detect`` + ``postprocess`` with every threshold configurable.
+
+    Per image: keep priors whose best foreground score exceeds ``score_threshold``, Fast NMS per
+    class, then boxes to pixels and masks assembled in prototype space, upsampled bilinearly
+    straight to the source size and thresholded.
+    """
+
+    def __init__(self, config: PostprocessConfig) -> None:
+        self.config = config
+
+    def detect(self, outputs: Dict[str, Tensor]) -> List[Dict[str, Tensor]]:
+        """Fast NMS for each image of a batch.
+
+        Returns:
+            Per image: ``box`` ``Tensor[D, 4]`` relative x1y1x2y2, ``coef`` ``Tensor[D, M]``,
+            ``class`` ``Tensor[D]`` (0-based foreground), ``score`` ``Tensor[D]``, ``proto``
+            ``Tensor[Hp, Wp, M]``.
+        """
+        config = self.config
+        scores_all = F.softmax(outputs['conf'], dim=-1)  # (N, P, K+1)
+        boxes_all = decode_boxes(outputs['loc'], outputs['priors'])  # (N, P, 4)
+        results = []
+        for index in range(scores_all.shape[0]):
+            scores = scores_all[index, :, 1:].t()  # (P, K+1) -> (K, P), background dropped
+            best, _ = scores.max(dim=0)
+            keep = best > config.score_threshold
+            boxes, coef, classes, kept_scores = fast_nms(
+                boxes_all[index][keep], outputs['mask_coef'][index][keep], scores[:, keep],
+                iou_threshold=config.nms_iou, top_k=config.top_k,
+                max_detections=config.max_detections)
+            results.append({'box': boxes, 'coef': coef, 'class': classes,
+                            'score': kept_scores, 'proto': outputs['proto'][index]})
+        return results
+
+    def to_image(self, detections: Dict[str, Tensor],
+                 image_size: Tuple[int, int]) -> Dict[str, Tensor]:
+        """Scale one image's detections to pixels and build its masks.
+
+        Args:
+            detections: one entry of :meth:`detect`.
+            image_size: source ``(H, W)``.
+
+        Returns:
+            ``boxes`` ``Tensor[D, 4]`` integer pixels, ``scores``, ``classes`` and ``masks``
+            ``Tensor[D, H, W]`` bool.
+        """
+        height, width = image_size
+        boxes = detections['box']
+        if boxes.shape[0] == 0:
+            masks = torch.zeros((0, height, width), dtype=torch.bool, device=boxes.device)
+        else:
+            soft_masks = assemble_masks(detections['proto'], detections['coef'], boxes)
+            # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
+            masks = F.interpolate(soft_masks[None].float(), size=(height, width),
+                                  mode='bilinear', align_corners=False)[0]
+            masks = masks > self.config.mask_threshold
+        x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
+        y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
+        pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream
+        return {'boxes': pixel_boxes, 'scores': detections['score'],
+                'classes': detections['class'], 'masks': masks}
+
+    def __call__(self, outputs: Dict[str, Tensor],
+                 image_sizes: Sequence[Tuple[int, int]]) -> List[Dict[str, Tensor]]:
+        """Run :meth:`detect` and :meth:`to_image` for a batch with these source sizes."""
+        return [self.to_image(detections, size)
+                for detections, size in zip(self.detect(outputs), image_sizes)]

@@ -1,0 +1,230 @@
+"""Parameters of ``segment_node``: specs (types, ranges, descriptions), validation, frozen values.
+
+rclpy-free: the node turns :data:`PARAM_SPECS` into parameter descriptors, reads the values once
+into a :class:`NodeParams` and validates every runtime change with :func:`validate_param`.
+"""
+
+from dataclasses import dataclass, fields, replace
+import math
+import re
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+from yolact_ros.config import PostprocessConfig
+from yolact_ros.ros.mask_encoding import ENCODINGS
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter.
+
+    Attributes:
+        name: parameter name.
+        default: default value; its Python type is the parameter type (``tuple`` = string array).
+        description: one line shown by ``ros2 param describe``.
+        runtime: ``True`` if a change applies at once; ``False`` if it applies at the next
+            configure (model, device, input subscription) or start (``autostart``).
+        min_value, max_value: inclusive range of a number.
+        choices: allowed values of a string.
+    """
+
+    name: str
+    default: Any
+    description: str
+    runtime: bool = True
+    min_value: Optional[float] = None
+    max_value: Optional[float] = None
+    choices: Tuple[str, ...] = ()
+
+    @property
+    def constraints(self) -> str:
+        """The allowed values in words (for the descriptor's ``additional_constraints``)."""
+        if self.choices:
+            return 'one of: ' + ', '.join(self.choices)
+        if self.min_value is not None:
+            return f'{self.min_value} to {self.max_value}'
+        return ''
+
+
+PARAM_SPECS: Tuple[ParamSpec, ...] = (
+    ParamSpec('weights', '', 'Model weights file (checkpoint written by yolact train / export).',
+              runtime=False),
+    ParamSpec('config', '', 'Model config name; empty: the config stored in the weights.',
+              runtime=False),
+    ParamSpec('device', 'auto', 'Torch device: auto (CUDA if available), cpu, cuda, cuda:N.',
+              runtime=False),
+    ParamSpec('half', False, 'Run the network in float16 (CUDA only).', runtime=False),
+    ParamSpec('image_transport', 'raw', "Input: 'raw' subscribes to image (sensor_msgs/Image), "
+              "'compressed' to image/compressed (sensor_msgs/CompressedImage).", runtime=False,
+              choices=('raw', 'compressed')),
+    ParamSpec('qos_reliability', 'best_effort', 'Input QoS reliability: best_effort (sensor '
+              'data, matches any publisher) or reliable.', runtime=False,
+              choices=('best_effort', 'reliable')),
+    ParamSpec('qos_depth', 5, 'Input QoS history depth.', runtime=False, min_value=1,
+              max_value=100),
+    ParamSpec('score_threshold', 0.3, 'Minimum detection score.', min_value=0.0, max_value=1.0),
+    ParamSpec('nms_iou', 0.5, 'IoU above which Fast NMS suppresses a box.', min_value=0.0,
+              max_value=1.0),
+    ParamSpec('top_k', 100, 'Candidates per class kept before NMS.', min_value=1,
+              max_value=1000),
+    ParamSpec('max_detections', 100, 'Most instances published per image.', min_value=1,
+              max_value=1000),
+    ParamSpec('mask_threshold', 0.5, 'Mask probability above which a pixel belongs to the '
+              'instance.', min_value=0.0, max_value=1.0),
+    ParamSpec('classes', (), 'Class names to publish (allow-list); empty: all classes.'),
+    ParamSpec('mask_encoding', 'bitmap_roi', 'InstanceMask encoding of the instances topic.',
+              choices=tuple(ENCODINGS)),
+    ParamSpec('detection_class_id', 'name', 'Hypothesis class_id in detections: the class '
+              'name, or its numeric id as in label_info.', choices=('name', 'id')),
+    ParamSpec('publish_instances', True, 'Publish instances (yolact_ros_msgs/InstanceArray).'),
+    ParamSpec('publish_detections', True, 'Publish detections (vision_msgs/Detection2DArray).'),
+    ParamSpec('publish_instance_mask', True, 'Publish instance_mask (mono16 label image) while '
+              'it has subscribers.'),
+    ParamSpec('publish_overlay', True, 'Publish overlay (bgr8 drawing) while it has '
+              'subscribers.'),
+    ParamSpec('overlay_max_rate', 10.0, 'Most overlay images per second.', min_value=0.1,
+              max_value=120.0),
+    ParamSpec('no_image_timeout', 5.0, 'Seconds after activation without an image before '
+              'warning (once) about the input topic.', min_value=0.1, max_value=3600.0),
+    ParamSpec('autostart', True, 'Configure and activate at start, without a lifecycle '
+              'manager.', runtime=False),
+)
+
+SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAM_SPECS}
+
+_DEVICE = re.compile(r'^(auto|cpu|cuda(:\d+)?|mps)$')
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Values of all parameters (see :data:`PARAM_SPECS` for their meaning)."""
+
+    weights: str = ''
+    config: str = ''
+    device: str = 'auto'
+    half: bool = False
+    image_transport: str = 'raw'
+    qos_reliability: str = 'best_effort'
+    qos_depth: int = 5
+    score_threshold: float = 0.3
+    nms_iou: float = 0.5
+    top_k: int = 100
+    max_detections: int = 100
+    mask_threshold: float = 0.5
+    classes: Tuple[str, ...] = ()
+    mask_encoding: str = 'bitmap_roi'
+    detection_class_id: str = 'name'
+    publish_instances: bool = True
+    publish_detections: bool = True
+    publish_instance_mask: bool = True
+    publish_overlay: bool = True
+    overlay_max_rate: float = 10.0
+    no_image_timeout: float = 5.0
+    autostart: bool = True
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any],
+                    class_names: Optional[Sequence[str]] = None) -> 'NodeParams':
+        """Build from ``{name: value}`` (missing names keep defaults), validating every value.
+
+        Raises:
+            ValueError: listing every invalid value with its reason.
+        """
+        unknown = sorted(set(values) - set(SPECS))
+        if unknown:
+            raise ValueError(f'unknown parameters: {unknown}')
+        errors = [f'{name}: {reason}' for name, value in values.items()
+                  if (reason := validate_param(name, value, class_names)) is not None]
+        if errors:
+            raise ValueError('invalid parameters: ' + '; '.join(errors))
+        return cls(**{name: normalize(name, value) for name, value in values.items()})
+
+    def with_values(self, values: Mapping[str, Any],
+                    class_names: Optional[Sequence[str]] = None) -> 'NodeParams':
+        """Return a copy with ``values`` changed, validated as in :meth:`from_values`."""
+        changed = NodeParams.from_values(values, class_names)
+        return replace(self, **{name: getattr(changed, name) for name in values})
+
+    def postprocess(self) -> PostprocessConfig:
+        """Return the Segmenter thresholds these parameters select."""
+        return PostprocessConfig(
+            score_threshold=self.score_threshold, nms_iou=self.nms_iou, top_k=self.top_k,
+            max_detections=self.max_detections, mask_threshold=self.mask_threshold)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Return ``{name: value}`` (string arrays as lists, as ROS parameter values)."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
+
+
+def normalize(name: str, value: Any) -> Any:
+    """Convert a valid ROS parameter value to the :class:`NodeParams` field type."""
+    spec = SPECS[name]
+    if isinstance(spec.default, tuple):
+        return tuple(value or ())
+    if isinstance(spec.default, float):
+        return float(value)
+    return value
+
+
+def validate_param(name: str, value: Any,
+                   class_names: Optional[Sequence[str]] = None) -> Optional[str]:
+    """Return why ``value`` is not valid for parameter ``name``, or ``None`` if it is.
+
+    ``class_names`` (the loaded model's) checks the ``classes`` allow-list; without a model any
+    non-empty names are accepted and checked at configure.
+    """
+    spec = SPECS.get(name)
+    if spec is None:
+        return f'unknown parameter {name!r}'
+    default = spec.default
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            return f'expected a bool, got {value!r}'
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f'expected an integer, got {value!r}'
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f'expected a number, got {value!r}'
+        if not math.isfinite(value):
+            return f'expected a finite number, got {value!r}'
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            return f'expected a string, got {value!r}'
+    elif isinstance(default, tuple):
+        if value is None:
+            value = ()
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            return f'expected a list of strings, got {value!r}'
+    if spec.min_value is not None and not spec.min_value <= value <= spec.max_value:
+        return f'{value} is outside [{spec.min_value}, {spec.max_value}]'
+    if spec.choices and value not in spec.choices:
+        return f'{value!r} is not one of {", ".join(spec.choices)}'
+    return _check_specific(name, value, class_names)
+
+
+def _check_specific(name: str, value: Any,
+                    class_names: Optional[Sequence[str]]) -> Optional[str]:
+    if name == 'device' and not _DEVICE.match(value):
+        return f"{value!r} is not 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    if name == 'nms_iou' and value <= 0.0:
+        return 'nms_iou must be > 0'
+    if name == 'mask_threshold' and not 0.0 < value < 1.0:
+        return 'mask_threshold must be strictly between 0 and 1'
+    if name == 'classes':
+        return check_classes(value or (), class_names)
+    return None
+
+
+def check_classes(classes: Sequence[str],
+                  class_names: Optional[Sequence[str]]) -> Optional[str]:
+    """Return why the allow-list ``classes`` is invalid for a model's ``class_names``, or None."""
+    if any(not c.strip() for c in classes):
+        return 'class names must not be empty'
+    if class_names is None:
+        return None
+    unknown = [c for c in classes if c not in set(class_names)]
+    if unknown:
+        shown = ', '.join(class_names[:20]) + (', ...' if len(class_names) > 20 else '')
+        return f'unknown class {", ".join(map(repr, unknown))}; the model has: {shown}'
+    return None

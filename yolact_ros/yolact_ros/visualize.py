@@ -1,0 +1,48 @@
+"""Draw detections over an image (overlay images, videos and the node's ``overlay`` topic)."""
+
+import numpy as np
+
+from yolact_ros.structures import Detections
+
+
+def class_color(class_id: int) -> tuple:
+    """Return a stable, distinct BGR colour for a class id."""
+    # Golden-ratio hue steps spread consecutive ids around the colour wheel.
+    hue = (class_id * 0.618033988749895) % 1.0
+    sector, fraction = divmod(hue * 6.0, 1.0)
+    ramp_down, ramp_up = int(255 * (1 - fraction)), int(255 * fraction)
+    rgb = [(255, ramp_up, 0), (ramp_down, 255, 0), (0, 255, ramp_up),
+           (0, ramp_down, 255), (ramp_up, 0, 255), (255, 0, ramp_down)][int(sector) % 6]
+    return rgb[2], rgb[1], rgb[0]
+
+
+def draw_overlay(image_bgr: np.ndarray, detections: Detections, *, alpha: float = 0.45,
+                 draw_boxes: bool = True, draw_labels: bool = True) -> np.ndarray:
+    """Return a copy of ``uint8[H, W, 3]`` BGR ``image_bgr`` with masks, boxes and labels drawn.
+
+    Detections are drawn lowest score first so the most confident ones end up on top.
+    """
+    import cv2
+
+    if image_bgr.shape[:2] != tuple(detections.image_size):
+        raise ValueError(f'image is {image_bgr.shape[:2]} but detections are for '
+                         f'{detections.image_size}')
+    canvas = image_bgr.copy()
+    for index in reversed(range(len(detections))):
+        color = np.array(class_color(int(detections.class_ids[index])), np.float32)
+        mask = detections.masks[index]
+        canvas[mask] = (canvas[mask] * (1 - alpha) + color * alpha).astype(np.uint8)
+    for index in reversed(range(len(detections))):
+        color = class_color(int(detections.class_ids[index]))
+        x1, y1, x2, y2 = (int(v) for v in detections.boxes[index])
+        if draw_boxes:
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
+        if draw_labels:
+            label = f'{detections.class_names[index]} {detections.scores[index]:.2f}'
+            (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX,
+                                                         0.4, 1)
+            top = max(y1 - text_h - baseline, 0)
+            cv2.rectangle(canvas, (x1, top), (x1 + text_w, top + text_h + baseline), color, -1)
+            cv2.putText(canvas, label, (x1, top + text_h), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
