@@ -15,6 +15,9 @@ setup(
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
         ('share/' + PACKAGE + '/config', glob('config/*')),
+        # The manifest and bundled demo model live at the repository root (weights/).
+        ('share/' + PACKAGE + '/weights',
+         glob('../weights/*.json') + glob('../weights/*.safetensors')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -35,7 +38,7 @@ setup(
         'bag': ['rosbags>=0.10', 'mcap>=1.1', 'mcap-ros2-support>=0.5'],
         'test': ['pytest>=7', 'flake8>=7', 'flake8-quotes', 'flake8-import-order',
                  'flake8-docstrings', 'flake8-builtins', 'flake8-comprehensions',
-                 'pep8-naming'],
+                 'flake8-class-newline', 'flake8-deprecated', 'flake8-blind-except'],
     },
     zip_safe=True,
     maintainer='yolact_ros developers',

@@ -17,6 +17,6 @@ base_paths=(.ci/vision_msgs yolact_ros_msgs yolact_ros)
 colcon --log-base "$YOLACT_ROS_WS/log" build \
   --base-paths "${base_paths[@]}" \
   --build-base "$YOLACT_ROS_WS/build" --install-base "$YOLACT_ROS_WS/install" \
-  --event-handlers console_cohesion- status- summary+ \
+  --symlink-install --event-handlers console_cohesion- status- summary+ \
   --cmake-args -DBUILD_TESTING=OFF "-DPython3_EXECUTABLE=$VENV/bin/python" \
   "$@"

@@ -13,7 +13,7 @@ SHARED_REFERENCE = Path(os.environ.get(
 
 @pytest.fixture(scope='session')
 def reference_dir() -> Path:
-    """Upstream parity material (checkpoint, outputs, key lists); skip where it is absent."""
+    """Return the upstream parity material folder; skip where it is absent."""
     if not (SHARED_REFERENCE / 'yolact_resnet50_ref.npz').is_file():
         pytest.skip(f'upstream reference material not found at {SHARED_REFERENCE}')
     return SHARED_REFERENCE
@@ -21,7 +21,7 @@ def reference_dir() -> Path:
 
 @pytest.fixture(scope='session')
 def tiny_config():
-    """A small, fast network config (ResNet-18, 128 px input, three classes)."""
+    """Return a small, fast network config (ResNet-18, 128 px input, three classes)."""
     from yolact_ros.config import get_config
 
     return replace(get_config('yolact_resnet18'), input_size=128,
@@ -30,7 +30,7 @@ def tiny_config():
 
 @pytest.fixture(scope='session')
 def tiny_weights(tmp_path_factory, tiny_config) -> Path:
-    """A safetensors checkpoint of a randomly initialised tiny model (fixed seed)."""
+    """Write a randomly initialised tiny model (fixed seed) as a safetensors checkpoint."""
     import torch
 
     from yolact_ros.checkpoint import save_checkpoint

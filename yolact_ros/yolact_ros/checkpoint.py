@@ -24,6 +24,8 @@ FORMAT_NAME = 'yolact_ros'
 UPSTREAM_KEY_PREFIXES = (
     ('prediction_layers.0.', 'prediction_head.'),
     ('semantic_seg_conv.', 'semantic_head.'),
+    ('maskiou_net.maskiou_net.', 'maskiou_net.layers.'),
+    ('backbone._preconv.', 'backbone.stem.'),  # DarkNet-53
 )
 _UPSTREAM_LAYER = re.compile(r'^backbone\.layers\.(\d+)\.')
 
@@ -36,7 +38,7 @@ def upstream_to_project_key(key: str) -> str:
     """Map one upstream state-dict key to this project's name for the same tensor."""
     match = _UPSTREAM_LAYER.match(key)
     if match:
-        # upstream backbone.layers.{0..3} are torchvision's layer1..layer4
+        # upstream backbone.layers.{0..3} are torchvision's layer1..layer4 (DarkNet: ..layer5)
         return f'backbone.layer{int(match.group(1)) + 1}.' + key[match.end():]
     for upstream_prefix, project_prefix in UPSTREAM_KEY_PREFIXES:
         if key.startswith(upstream_prefix):
@@ -47,19 +49,24 @@ def upstream_to_project_key(key: str) -> str:
 def infer_upstream_config_name(path: PathLike, state_dict: Mapping[str, torch.Tensor]) -> str:
     """Guess the config of an upstream checkpoint: from its file name, else from its keys.
 
-    File names follow upstream's ``<config>_<epoch>_<iteration>.pth``. Keys alone cannot tell
-    ``yolact_base`` from ``yolact_im700`` (same shapes), so the name is preferred.
+    File names follow upstream's ``<config>_<epoch>_<iteration>.pth`` (the longest config name
+    that prefixes the file name wins). Keys alone cannot tell ``yolact_base`` from
+    ``yolact_im700`` (same shapes), so the name is preferred.
     """
     stem = Path(path).name
     for name in sorted(CONFIGS, key=len, reverse=True):
         if stem.startswith(name):
             return name
+    if 'backbone._preconv.0.weight' in state_dict:
+        return 'yolact_darknet53'
     blocks = {int(m.group(1)) for key in state_dict
               for m in [re.match(r'^backbone\.layers\.2\.(\d+)\.', key)] if m}
     if not blocks:
         raise CheckpointError(
             f'{path}: cannot tell the model config (no upstream backbone keys); pass --config')
-    depth_by_blocks = {6: 'yolact_resnet50', 23: 'yolact_base'}
+    deformable = any('.conv_offset_mask.' in key for key in state_dict)
+    depth_by_blocks = ({6: 'yolact_plus_resnet50', 23: 'yolact_plus_base'} if deformable
+                       else {6: 'yolact_resnet50', 23: 'yolact_base'})
     num_blocks = max(blocks) + 1
     if num_blocks not in depth_by_blocks:
         raise CheckpointError(

@@ -4,7 +4,7 @@ Configs are frozen dataclasses. ``build_model`` (in ``yolact_ros.modeling``) is 
 config becomes objects; constructors elsewhere take plain values.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, Tuple
 
 COCO_CLASS_NAMES = (
@@ -57,10 +57,21 @@ class ModelConfig:
     num_prototypes: int = 32
     fpn_channels: int = 256
     # Anchor side in pixels at ``input_size`` for each of P3..P7.
-    anchor_scales: Tuple[int, ...] = (24, 48, 96, 192, 384)
+    anchor_scales: Tuple[float, ...] = (24, 48, 96, 192, 384)
+    # Each level's anchor side is multiplied by each factor (YOLACT++: 2 ** (j / 3), j = 0..2);
+    # anchors are emitted factor-major: ``for factor: for aspect_ratio``.
+    anchor_scale_factors: Tuple[float, ...] = (1.0,)
     aspect_ratios: Tuple[float, ...] = (1.0, 0.5, 2.0)
-    # Upstream v1.x computes rectangles but then forces h = w (the "square anchor" quirk).
+    # Upstream v1.x computes rectangles but then forces h = w (the "square anchor" quirk);
+    # YOLACT++ uses real rectangles.
     square_anchors: bool = True
+    # For each of the four ResNet stages, the indices of the blocks whose 3x3 ``conv2`` is a
+    # modulated deformable convolution (YOLACT++); ``()`` for none.
+    deformable_layers: Tuple[Tuple[int, ...], ...] = ()
+    # YOLACT++ mask re-scoring head (``maskiou_net``): predicts each mask's IoU per class.
+    mask_rescoring: bool = False
+    # Input transform, applied in BGR before the swap to RGB: (x - mean) / std. DarkNet's
+    # "x / 255, no mean/std" is mean 0, std 255.
     pixel_mean_bgr: Tuple[float, float, float] = IMAGENET_MEAN_BGR
     pixel_std_bgr: Tuple[float, float, float] = IMAGENET_STD_BGR
     attention: AttentionConfig = field(default_factory=AttentionConfig)
@@ -72,8 +83,16 @@ class ModelConfig:
 
     @property
     def num_anchors(self) -> int:
-        """Anchors A per feature-map location."""
-        return len(self.aspect_ratios)
+        """Anchors A per feature-map location (scale factors x aspect ratios)."""
+        return len(self.anchor_scale_factors) * len(self.aspect_ratios)
+
+    @property
+    def proto_size(self) -> int:
+        """Side of the prototype masks: twice P3's side (stride 4 of ``input_size``)."""
+        side = self.input_size
+        for _ in range(3):  # stride-2 stem conv, max pool, first strided stage -> P3 (stride 8)
+            side = (side + 1) // 2
+        return 2 * side
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -87,6 +106,22 @@ class ModelConfig:
                              f'{self.input_size}')
         if self.attention.reduction < 1:
             raise ValueError(f'attention reduction must be >= 1, got {self.attention.reduction}')
+        if not self.anchor_scale_factors or min(self.anchor_scale_factors) <= 0:
+            raise ValueError(f'{self.name}: anchor_scale_factors must be positive, got '
+                             f'{self.anchor_scale_factors}')
+        if self.deformable_layers:
+            if not self.backbone.startswith('resnet') or len(self.deformable_layers) != 4:
+                raise ValueError(
+                    f'{self.name}: deformable_layers needs a ResNet backbone and one tuple per '
+                    f'stage (4), got backbone {self.backbone!r} and {self.deformable_layers}')
+        if self.mask_rescoring:
+            side = self.proto_size
+            for _ in range(MASKIOU_STRIDED_CONVS):  # 3x3, stride 2, no padding
+                side = (side - 3) // 2 + 1
+            if side < 1:
+                raise ValueError(
+                    f'{self.name}: mask re-scoring needs prototypes of at least 63 px (input_size '
+                    f'>= 252), got input_size {self.input_size} (prototypes {self.proto_size} px)')
 
     def with_classes(self, class_names: Tuple[str, ...],
                      category_ids: Tuple[int, ...]) -> 'ModelConfig':
@@ -100,33 +135,38 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         """Serialise to plain JSON-compatible values (stored inside checkpoints)."""
-        return {
-            'name': self.name, 'backbone': self.backbone, 'input_size': self.input_size,
-            'class_names': list(self.class_names), 'category_ids': list(self.category_ids),
-            'num_prototypes': self.num_prototypes, 'fpn_channels': self.fpn_channels,
-            'anchor_scales': list(self.anchor_scales),
-            'aspect_ratios': list(self.aspect_ratios), 'square_anchors': self.square_anchors,
-            'pixel_mean_bgr': list(self.pixel_mean_bgr),
-            'pixel_std_bgr': list(self.pixel_std_bgr),
-            'attention': {'enabled': self.attention.enabled,
-                          'reduction': self.attention.reduction,
-                          'shared_mlp': self.attention.shared_mlp},
-        }
+        return _to_lists(asdict(self))
 
     @classmethod
     def from_dict(cls, values: dict) -> 'ModelConfig':
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them.
+
+        Fields missing from ``values`` (e.g. a checkpoint written before they existed) take
+        their defaults.
+        """
         known = set(cls.__dataclass_fields__)
         unknown = set(values) - known
         if unknown:
             raise ValueError(f'unknown model config fields: {sorted(unknown)}')
-        kwargs = dict(values)
+        kwargs = {key: _to_tuples(value) for key, value in values.items() if key != 'attention'}
         kwargs['attention'] = AttentionConfig(**values.get('attention', {}))
-        for key in ('class_names', 'category_ids', 'anchor_scales', 'aspect_ratios',
-                    'pixel_mean_bgr', 'pixel_std_bgr'):
-            if key in kwargs:
-                kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
+
+
+def _to_lists(value):
+    """Turn tuples (nested too) into lists, leaving other values as they are."""
+    if isinstance(value, (list, tuple)):
+        return [_to_lists(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _to_lists(item) for key, item in value.items()}
+    return value
+
+
+def _to_tuples(value):
+    """Turn lists (nested too) into tuples: the inverse of :func:`_to_lists`."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_to_tuples(item) for item in value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -152,7 +192,14 @@ class PostprocessConfig:
             raise ValueError(f'mask_threshold must be in (0, 1), got {self.mask_threshold}')
 
 
-BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
+BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'darknet53')
+
+# The mask re-scoring head's strided 3x3 convs (1 -> 8 -> 16 -> 32 -> 64 -> 128 channels).
+MASKIOU_STRIDED_CONVS = 5
+
+# YOLACT++ (upstream ``yolact_plus_*``): three scales per level, rectangular anchors, re-scoring.
+_PLUS = {'anchor_scale_factors': tuple(2 ** (j / 3.0) for j in range(3)),
+         'square_anchors': False, 'mask_rescoring': True}
 
 CONFIGS: Dict[str, ModelConfig] = {
     'yolact_base': ModelConfig(name='yolact_base', backbone='resnet101', input_size=550),
@@ -161,6 +208,18 @@ CONFIGS: Dict[str, ModelConfig] = {
         name='yolact_im700', backbone='resnet101', input_size=700,
         # Upstream scales anchor sides with the input: int(s * 700 / 550).
         anchor_scales=tuple(int(s * 700 / 550) for s in (24, 48, 96, 192, 384))),
+    'yolact_darknet53': ModelConfig(
+        name='yolact_darknet53', backbone='darknet53', input_size=550,
+        # Upstream's darknet transform: x / 255 in RGB, no mean or std.
+        pixel_mean_bgr=(0.0, 0.0, 0.0), pixel_std_bgr=(255.0, 255.0, 255.0)),
+    'yolact_plus_resnet50': ModelConfig(
+        name='yolact_plus_resnet50', backbone='resnet50', input_size=550,
+        # Every block of stages 2, 3 and 4 (13 blocks).
+        deformable_layers=((), (0, 1, 2, 3), tuple(range(6)), (0, 1, 2)), **_PLUS),
+    'yolact_plus_base': ModelConfig(
+        name='yolact_plus_base', backbone='resnet101', input_size=550,
+        # Every third block of stages 2, 3 and 4, starting with the first (11 blocks).
+        deformable_layers=((), (0, 3), tuple(range(0, 23, 3)), (0,)), **_PLUS),
     # Small network for CPU work, tests and the bundled demo model.
     'yolact_resnet18': ModelConfig(
         name='yolact_resnet18', backbone='resnet18', input_size=384, fpn_channels=128,

@@ -59,7 +59,8 @@ class Segmenter:
         self.preprocessor = Preprocessor(config.input_size, config.pixel_mean_bgr,
                                          config.pixel_std_bgr, device=self.device,
                                          dtype=self.dtype)
-        self._postprocessor = Postprocessor(postprocess or PostprocessConfig())
+        self._postprocessor = Postprocessor(postprocess or PostprocessConfig(),
+                                            mask_scorer=getattr(self.model, 'maskiou_net', None))
 
     @classmethod
     def from_weights(cls, weights: Union[str, os.PathLike], *,
@@ -77,7 +78,8 @@ class Segmenter:
 
     @postprocess.setter
     def postprocess(self, config: PostprocessConfig) -> None:
-        self._postprocessor = Postprocessor(config)
+        self._postprocessor = Postprocessor(
+            config, mask_scorer=getattr(self.model, 'maskiou_net', None))
 
     @property
     def class_names(self) -> List[str]:
@@ -130,7 +132,9 @@ class Segmenter:
             class_names=[self.config.class_names[i] for i in class_ids],
             category_ids=np.asarray(self.config.category_ids, np.int64)[class_ids],
             masks=result['masks'].cpu().numpy(),
-            image_size=tuple(image_size))
+            image_size=tuple(image_size),
+            mask_scores=(result['mask_scores'].cpu().numpy().astype(np.float32)
+                         if 'mask_scores' in result else None))
 
     def _synchronize(self) -> None:
         if self.device.type == 'cuda':

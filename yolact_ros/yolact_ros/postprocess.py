@@ -1,9 +1,9 @@
 """Turn raw network outputs into detections: Fast NMS, then masks at the source resolution."""
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor
+from torch import nn, Tensor
 import torch.nn.functional as F
 
 from yolact_ros.config import PostprocessConfig
@@ -16,10 +16,17 @@ class Postprocessor:
     Per image: keep priors whose best foreground score exceeds ``score_threshold``, Fast NMS per
     class, then boxes to pixels and masks assembled in prototype space, upsampled bilinearly
     straight to the source size and thresholded.
+
+    With a ``mask_scorer`` (YOLACT++'s ``maskiou_net``) each detection also gets a mask score:
+    its box score times the IoU the scorer predicts for its cropped soft mask (prototype
+    resolution, before upsampling) at its class, not clamped, as upstream's COCO export scores
+    masks. Detections stay ordered by box score.
     """
 
-    def __init__(self, config: PostprocessConfig) -> None:
+    def __init__(self, config: PostprocessConfig, *,
+                 mask_scorer: Optional[nn.Module] = None) -> None:
         self.config = config
+        self.mask_scorer = mask_scorer
 
     def detect(self, outputs: Dict[str, Tensor]) -> List[Dict[str, Tensor]]:
         """Fast NMS for each image of a batch.
@@ -55,14 +62,18 @@ class Postprocessor:
 
         Returns:
             ``boxes`` ``Tensor[D, 4]`` integer pixels, ``scores``, ``classes`` and ``masks``
-            ``Tensor[D, H, W]`` bool.
+            ``Tensor[D, H, W]`` bool; with a mask scorer also ``mask_iou`` and ``mask_scores``
+            ``Tensor[D]``.
         """
         height, width = image_size
         boxes = detections['box']
+        mask_iou = detections['score'].new_zeros((0,))
         if boxes.shape[0] == 0:
             masks = torch.zeros((0, height, width), dtype=torch.bool, device=boxes.device)
         else:
             soft_masks = assemble_masks(detections['proto'], detections['coef'], boxes)
+            if self.mask_scorer is not None:
+                mask_iou = self.predict_mask_iou(soft_masks, detections['class'])
             # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
             masks = F.interpolate(soft_masks[None].float(), size=(height, width),
                                   mode='bilinear', align_corners=False)[0]
@@ -70,8 +81,28 @@ class Postprocessor:
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream
-        return {'boxes': pixel_boxes, 'scores': detections['score'],
-                'classes': detections['class'], 'masks': masks}
+        result = {'boxes': pixel_boxes, 'scores': detections['score'],
+                  'classes': detections['class'], 'masks': masks}
+        if self.mask_scorer is not None:
+            result['mask_iou'] = mask_iou
+            result['mask_scores'] = detections['score'] * mask_iou
+        return result
+
+    def predict_mask_iou(self, soft_masks: Tensor, classes: Tensor) -> Tensor:
+        """Predict each mask's IoU with its object at the detection's class.
+
+        Args:
+            soft_masks: ``Tensor[D, Hp, Wp]`` cropped sigmoid masks at prototype resolution.
+            classes: ``Tensor[D]`` 0-based foreground classes.
+
+        Returns:
+            ``Tensor[D]`` float32.
+        """
+        dtype = next(self.mask_scorer.parameters()).dtype  # fp16 when the model runs in half
+        with torch.no_grad():
+            # (D, Hp, Wp) -> (D, 1, Hp, Wp) -> (D, K)
+            ious = self.mask_scorer(soft_masks[:, None].to(dtype)).float()
+        return ious.gather(1, classes[:, None]).squeeze(1)  # (D, K) -> (D, 1) -> (D,)
 
     def __call__(self, outputs: Dict[str, Tensor],
                  image_sizes: Sequence[Tuple[int, int]]) -> List[Dict[str, Tensor]]:

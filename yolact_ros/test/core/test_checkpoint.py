@@ -13,7 +13,7 @@ from yolact_ros.modeling import build_model
 
 
 def random_upstream_state_dict(key_list_path):
-    """A state dict with exactly the upstream names, shapes and dtypes of a key list."""
+    """Make a state dict with exactly the upstream names, shapes and dtypes of a key list."""
     generator = torch.Generator().manual_seed(0)
     state = {}
     for name, shape, dtype in json.loads(key_list_path.read_text()):
@@ -37,6 +37,10 @@ def test_upstream_keys_map_onto_torchvision_and_project_names():
     ('yolact_resnet50_keys.json', 'yolact_resnet50_54_800000.pth', 'yolact_resnet50'),
     ('yolact_base_keys.json', 'yolact_base_54_800000.pth', 'yolact_base'),
     ('yolact_im700_keys.json', 'yolact_im700_54_800000.pth', 'yolact_im700'),
+    ('yolact_darknet53_keys.json', 'yolact_darknet53_54_800000.pth', 'yolact_darknet53'),
+    ('yolact_plus_resnet50_keys.json', 'yolact_plus_resnet50_54_800000.pth',
+     'yolact_plus_resnet50'),
+    ('yolact_plus_base_keys.json', 'yolact_plus_base_54_800000.pth', 'yolact_plus_base'),
 ])
 def test_every_official_key_list_loads_strictly(reference_dir, tmp_path, key_file, file_name,
                                                 config_name):
@@ -50,9 +54,20 @@ def test_every_official_key_list_loads_strictly(reference_dir, tmp_path, key_fil
         torch.testing.assert_close(loaded[upstream_to_project_key(name)], value)
 
 
-def test_config_is_inferred_from_keys_when_the_file_name_says_nothing(reference_dir):
-    state = random_upstream_state_dict(reference_dir / 'yolact_base_keys.json')
-    assert infer_upstream_config_name('model.pth', state) == 'yolact_base'
+@pytest.mark.parametrize('key_file, config_name', [
+    ('yolact_base_keys.json', 'yolact_base'),
+    ('yolact_resnet50_keys.json', 'yolact_resnet50'),
+    ('yolact_darknet53_keys.json', 'yolact_darknet53'),
+    ('yolact_plus_resnet50_keys.json', 'yolact_plus_resnet50'),
+    ('yolact_plus_base_keys.json', 'yolact_plus_base'),
+])
+def test_config_is_inferred_from_keys_when_the_file_name_says_nothing(reference_dir, key_file,
+                                                                      config_name):
+    state = random_upstream_state_dict(reference_dir / key_file)
+    assert infer_upstream_config_name('model.pth', state) == config_name
+
+
+def test_config_inference_fails_clearly_without_backbone_keys():
     with pytest.raises(CheckpointError, match='cannot tell the model config'):
         infer_upstream_config_name('model.pth', {'fpn.lat_layers.0.weight': torch.zeros(1)})
 
@@ -88,6 +103,7 @@ def test_missing_and_corrupt_files_give_errors_naming_the_file(tmp_path):
 
 
 class _Exploit:
+
     def __reduce__(self):
         return (print, ('pickled code ran',))
 

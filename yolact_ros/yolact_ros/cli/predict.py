@@ -8,7 +8,6 @@ from typing import Iterator, List, Tuple
 
 import numpy as np
 
-from yolact_ros.cli import CommandError
 from yolact_ros.cli.common import add_model_arguments, build_segmenter
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'}

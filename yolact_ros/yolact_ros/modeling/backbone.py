@@ -1,12 +1,18 @@
-"""ResNet backbone (torchvision's) returning C2..C5, with optional channel attention."""
+"""Backbones returning their stage outputs, with optional channel attention after each stage.
 
-from typing import List
+ResNets come from torchvision (optionally with deformable ``conv2`` in chosen blocks, YOLACT++);
+DarkNet-53 is in :mod:`yolact_ros.modeling.darknet`.
+"""
+
+from typing import List, Sequence, Union
 
 from torch import nn, Tensor
 import torchvision
 
 from yolact_ros.config import AttentionConfig
 from yolact_ros.modeling.attention import ChannelAttention
+from yolact_ros.modeling.darknet import DarkNetBackbone
+from yolact_ros.modeling.deformable import DeformableConv2d
 
 RESNETS = {
     'resnet18': torchvision.models.resnet18,
@@ -19,17 +25,28 @@ RESNETS = {
 class ResNetBackbone(nn.Module):
     """torchvision ResNet without its classifier; ``forward`` returns the four stage outputs.
 
-    Attention modules live under ``stage_attention`` so their keys can never collide with (or be
+    ``deformable_layers[s]`` lists the blocks of stage ``s`` whose 3x3 ``conv2`` becomes a
+    :class:`DeformableConv2d` (YOLACT++). Attention modules live under ``stage_attention`` so their keys can never collide with (or be
     silently filtered as) upstream's backbone keys.
     """
 
-    def __init__(self, name: str, attention: AttentionConfig) -> None:
+    def __init__(self, name: str, attention: AttentionConfig, *,
+                 deformable_layers: Sequence[Sequence[int]] = ()) -> None:
         super().__init__()
         resnet = RESNETS[name](weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = (
             resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
         self.layer1, self.layer2, self.layer3, self.layer4 = (
             resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
+        for stage_index, block_indices in enumerate(deformable_layers):
+            stage = self.stages[stage_index]
+            for block_index in block_indices:
+                if not 0 <= block_index < len(stage):
+                    raise ValueError(
+                        f'deformable block {block_index} of stage {stage_index} does not exist: '
+                        f'{name} stage {stage_index} has {len(stage)} blocks')
+                block = stage[block_index]
+                block.conv2 = DeformableConv2d.from_conv(block.conv2)
         self.out_channels = [self._stage_channels(stage) for stage in self.stages]
         self.stage_attention = None
         if attention.enabled:
@@ -60,8 +77,18 @@ class ResNetBackbone(nn.Module):
         return outputs
 
 
-def build_backbone(name: str, attention: AttentionConfig) -> ResNetBackbone:
-    """Build the named backbone (see ``RESNETS``)."""
+def build_backbone(name: str, attention: AttentionConfig, *,
+                   deformable_layers: Sequence[Sequence[int]] = ()
+                   ) -> Union[ResNetBackbone, DarkNetBackbone]:
+    """Build the named backbone (a key of ``RESNETS``, or ``darknet53``).
+
+    Its ``out_channels`` lists the channels of each stage output; the FPN takes the last three.
+    """
+    if name == 'darknet53':
+        if deformable_layers:
+            raise ValueError('deformable_layers is only supported for ResNet backbones')
+        return DarkNetBackbone(attention)
     if name not in RESNETS:
-        raise ValueError(f'unknown backbone {name!r}; expected one of {sorted(RESNETS)}')
-    return ResNetBackbone(name, attention)
+        raise ValueError(
+            f'unknown backbone {name!r}; expected one of {sorted(RESNETS) + ["darknet53"]}')
+    return ResNetBackbone(name, attention, deformable_layers=deformable_layers)

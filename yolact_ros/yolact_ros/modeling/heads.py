@@ -1,6 +1,6 @@
 """Protonet and the prediction head shared by all pyramid levels."""
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 from torch import nn, Tensor
@@ -65,3 +65,30 @@ class PredictionHead(nn.Module):
         coefficients = self.mask_layer(x).permute(0, 2, 3, 1).reshape(
             batch, -1, self.num_prototypes)
         return loc, conf, torch.tanh(coefficients)
+
+
+class MaskIoUNet(nn.Module):
+    """YOLACT++'s mask re-scoring head: the IoU each mask would have with its object, per class.
+
+    Five 3x3 stride-2 convs without padding (1 -> 8 -> 16 -> 32 -> 64 -> 128 channels), a 1x1
+    conv to K classes, ReLU after every conv including the last, global max pooling. Its input is
+    the cropped soft masks at prototype resolution; it runs in the postprocessor and the
+    criterion, never in the network's ``forward``.
+    """
+
+    def __init__(self, num_classes: int,
+                 channels: Sequence[int] = (8, 16, 32, 64, 128)) -> None:
+        super().__init__()
+        layers = []
+        in_channels = 1
+        for out_channels in channels:
+            layers += [nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2),
+                       nn.ReLU(inplace=True)]
+            in_channels = out_channels
+        layers += [nn.Conv2d(in_channels, num_classes, kernel_size=1), nn.ReLU(inplace=True)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, masks: Tensor) -> Tensor:
+        """Score ``Tensor[D, 1, Hp, Wp]`` soft masks; returns ``Tensor[D, K]`` predicted IoUs."""
+        scores = self.layers(masks)  # (D, K, h, w)
+        return scores.amax(dim=(2, 3))  # global max pool: (D, K, h, w) -> (D, K)

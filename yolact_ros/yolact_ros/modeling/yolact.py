@@ -1,6 +1,10 @@
-"""The YOLACT network: backbone, FPN, protonet, shared prediction head, semantic head."""
+"""The YOLACT network: backbone, FPN, protonet, shared prediction head, semantic head.
 
-from typing import Dict, List, Tuple
+YOLACT++ is the same network with deformable convs in the backbone, more anchors per location
+and a mask re-scoring head (``maskiou_net``) that the postprocessor and the criterion run.
+"""
+
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn, Tensor
@@ -9,7 +13,7 @@ import torch.nn.functional as F
 from yolact_ros.config import ModelConfig
 from yolact_ros.modeling.backbone import build_backbone
 from yolact_ros.modeling.fpn import FPN
-from yolact_ros.modeling.heads import build_protonet, PredictionHead
+from yolact_ros.modeling.heads import build_protonet, MaskIoUNet, PredictionHead
 from yolact_ros.ops.anchors import make_priors
 
 
@@ -21,12 +25,17 @@ class Yolact(nn.Module):
         (0 = background); ``mask_coef`` ``Tensor[N, P, M]`` (after tanh); ``proto``
         ``Tensor[N, Hp, Wp, M]`` prototypes (after ReLU); ``priors`` ``Tensor[P, 4]`` relative
         (cx, cy, w, h); in training mode also ``segm`` ``Tensor[N, K, H3, W3]`` semantic logits.
+
+    ``maskiou_net`` (YOLACT++, else ``None``) is held here for its weights but is not run by
+    ``forward``: it scores the masks the postprocessor or the criterion assemble.
     """
 
     def __init__(self, *, backbone: nn.Module, fpn: FPN, protonet: nn.Sequential,
                  prediction_head: PredictionHead, semantic_head: nn.Conv2d,
                  anchor_scales: Tuple[float, ...], aspect_ratios: Tuple[float, ...],
-                 square_anchors: bool, input_size: int) -> None:
+                 square_anchors: bool, input_size: int,
+                 anchor_scale_factors: Tuple[float, ...] = (1.0,),
+                 maskiou_net: Optional[MaskIoUNet] = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.fpn = fpn
@@ -36,6 +45,8 @@ class Yolact(nn.Module):
         self.anchor_scales = tuple(anchor_scales)
         self.aspect_ratios = tuple(aspect_ratios)
         self.square_anchors = square_anchors
+        self.anchor_scale_factors = tuple(anchor_scale_factors)
+        self.maskiou_net = maskiou_net
         self.input_size = input_size
         self._priors_cache: Dict[Tuple, Tensor] = {}
 
@@ -45,13 +56,13 @@ class Yolact(nn.Module):
         if key not in self._priors_cache:
             self._priors_cache[key] = make_priors(
                 feature_sizes, self.anchor_scales, self.aspect_ratios, self.input_size,
-                square=self.square_anchors).to(device)
+                square=self.square_anchors, scale_factors=self.anchor_scale_factors).to(device)
         return self._priors_cache[key]
 
     def forward(self, images: Tensor) -> Dict[str, Tensor]:
         """Run the network on normalised ``Tensor[N, 3, S, S]`` RGB images."""
-        stage_outputs = self.backbone(images)  # C2..C5
-        pyramid = self.fpn(stage_outputs[1:])  # P3..P7
+        stage_outputs = self.backbone(images)  # C2..C5 (ResNet) or C1..C5 (DarkNet)
+        pyramid = self.fpn(stage_outputs[-3:])  # C3..C5 -> P3..P7
 
         proto = F.relu(self.proto_net(pyramid[0]))
         proto = proto.permute(0, 2, 3, 1)  # (N, M, Hp, Wp) -> (N, Hp, Wp, M)
@@ -78,16 +89,19 @@ class Yolact(nn.Module):
 def build_model(config: ModelConfig) -> Yolact:
     """Build the network a config describes (the one place a ModelConfig becomes modules).
 
-    Convolutions outside the backbone get upstream's initialisation: xavier-uniform, zero bias.
+    Convolutions outside the backbone get upstream's initialisation: xavier-uniform, zero bias;
+    deformable convs' offset/modulation convs start at zero (see ``DeformableConv2d``).
     """
-    backbone = build_backbone(config.backbone, config.attention)
-    fpn = FPN(backbone.out_channels[1:], config.fpn_channels)
+    backbone = build_backbone(config.backbone, config.attention,
+                              deformable_layers=config.deformable_layers)
+    fpn = FPN(backbone.out_channels[-3:], config.fpn_channels)
     protonet = build_protonet(config.fpn_channels, config.num_prototypes)
     head = PredictionHead(config.fpn_channels, num_anchors=config.num_anchors,
                           num_classes=config.num_classes + 1,
                           num_prototypes=config.num_prototypes)
     semantic_head = nn.Conv2d(config.fpn_channels, config.num_classes, kernel_size=1)
-    for module in (fpn, protonet, head, semantic_head):
+    maskiou_net = MaskIoUNet(config.num_classes) if config.mask_rescoring else None
+    for module in filter(None, (fpn, protonet, head, semantic_head, maskiou_net)):
         for layer in module.modules():
             if isinstance(layer, nn.Conv2d):
                 nn.init.xavier_uniform_(layer.weight)
@@ -95,4 +109,5 @@ def build_model(config: ModelConfig) -> Yolact:
     return Yolact(backbone=backbone, fpn=fpn, protonet=protonet, prediction_head=head,
                   semantic_head=semantic_head, anchor_scales=config.anchor_scales,
                   aspect_ratios=config.aspect_ratios, square_anchors=config.square_anchors,
-                  input_size=config.input_size)
+                  input_size=config.input_size, anchor_scale_factors=config.anchor_scale_factors,
+                  maskiou_net=maskiou_net)

@@ -50,7 +50,7 @@ def center_size_to_corners(boxes: Tensor) -> Tensor:
 
 
 def pairwise_iou(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
-    """IoU of every pair of corner boxes, batched over leading dimensions.
+    """Compute the IoU of every pair of corner boxes, batched over leading dimensions.
 
     Args:
         boxes_a: ``Tensor[..., A, 4]`` (x1, y1, x2, y2).

@@ -9,10 +9,12 @@ The subscription callback only stores the newest frame (:class:`FrameSlot`); one
 converts it, runs the model and publishes, so the node never falls behind the camera.
 """
 
+import functools
 import os
 import sys
 import threading
 import time
+import traceback
 from typing import Any, Callable, List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -103,6 +105,18 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+def _logged(callback: Callable) -> Callable:
+    """Log a lifecycle callback's exception (rclpy turns it into ERROR without a word)."""
+    @functools.wraps(callback)
+    def wrapper(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return callback(self, state)
+        except Exception:
+            self.get_logger().error(f'{callback.__name__} raised:\n{traceback.format_exc()}')
+            return TransitionCallbackReturn.ERROR
+    return wrapper
+
+
 class SegmentNode(LifecycleNode):
     """Lifecycle node: ``image`` in, instances, detections, masks and diagnostics out."""
 
@@ -120,10 +134,10 @@ class SegmentNode(LifecycleNode):
         self._slot: FrameSlot = FrameSlot()
         self._segmenter: Optional[Any] = None
         self._applied: Optional[NodeParams] = None  # the values configure used
-        self._publishers: dict = {}
+        self._outputs: dict = {}
         self._subscription = None
         self._input_topic = ''
-        self._timers: List[Any] = []
+        self._activity_timers: List[Any] = []
         self._input_timer = None
         self._worker: Optional[threading.Thread] = None
         self._stop = threading.Event()
@@ -173,6 +187,7 @@ class SegmentNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
 
+    @_logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model, create the publishers and publish ``label_info``."""
         params = self._params
@@ -197,7 +212,7 @@ class SegmentNode(LifecycleNode):
             return FAILURE
         self._segmenter = segmenter
         self._applied = params
-        self._publishers = {
+        self._outputs = {
             'instances': self.create_publisher(InstanceArray, 'instances', OUTPUT_QOS),
             'detections': self.create_publisher(Detection2DArray, 'detections', OUTPUT_QOS),
             'instance_mask': self.create_publisher(Image, 'instance_mask', OUTPUT_QOS),
@@ -206,13 +221,14 @@ class SegmentNode(LifecycleNode):
             'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
         }
         header = build_header(self._types, self.get_clock().now().nanoseconds)
-        self._publishers['label_info'].publish(build_label_info(
+        self._outputs['label_info'].publish(build_label_info(
             self._types, header, segmenter.class_names, params.score_threshold))
         self.get_logger().info(
             f"configured: weights '{weights}' on {segmenter.device}, "
             f'{len(segmenter.class_names)} classes')
         return SUCCESS
 
+    @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Warm the model up, start the worker and subscribe to the input."""
         try:
@@ -234,12 +250,14 @@ class SegmentNode(LifecycleNode):
                 Image, 'image', self._on_image, input_qos(params))
         self._input_topic = self._subscription.topic_name
         self._input_timer = self.create_timer(self._params.no_image_timeout, self._check_input)
-        self._timers = [self.create_timer(1.0, self._publish_diagnostics), self._input_timer]
+        self._activity_timers = [self.create_timer(1.0, self._publish_diagnostics),
+                                 self._input_timer]
         self.get_logger().info(
             f"active: subscribed to '{self._input_topic}' "
             f'({params.qos_reliability}, depth {params.qos_depth})')
         return super().on_activate(state)
 
+    @_logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe, stop the worker and free GPU memory."""
         self._stop_activity()
@@ -247,17 +265,20 @@ class SegmentNode(LifecycleNode):
             self._segmenter.release()
         return super().on_deactivate(state)
 
+    @_logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop the model and the publishers."""
         self._drop_configuration()
         return SUCCESS
 
+    @_logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything, from whichever state."""
         self._stop_activity()
         self._drop_configuration()
         return SUCCESS
 
+    @_logged
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Recover to unconfigured after a failed transition."""
         self._stop_activity()
@@ -265,9 +286,9 @@ class SegmentNode(LifecycleNode):
         return SUCCESS
 
     def _stop_activity(self) -> None:
-        for timer in self._timers:
+        for timer in self._activity_timers:
             self.destroy_timer(timer)
-        self._timers, self._input_timer = [], None
+        self._activity_timers, self._input_timer = [], None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -278,9 +299,9 @@ class SegmentNode(LifecycleNode):
             self._worker = None
 
     def _drop_configuration(self) -> None:
-        for publisher in self._publishers.values():
+        for publisher in self._outputs.values():
             self.destroy_publisher(publisher)
-        self._publishers = {}
+        self._outputs = {}
         if self._segmenter is not None:
             self._segmenter.release()
         self._segmenter = None
@@ -336,7 +357,7 @@ class SegmentNode(LifecycleNode):
         self._publish(msg.header, image, detections, params)
 
     def _publish(self, header, image, detections, params: NodeParams) -> None:
-        types, pubs = self._types, self._publishers
+        types, pubs = self._types, self._outputs
         latency = latency_ms(header.stamp, self.get_clock().now().nanoseconds)
         if params.publish_instances:
             pubs['instances'].publish(build_instance_array(
@@ -390,7 +411,7 @@ class SegmentNode(LifecycleNode):
             f'(subscribed {params.qos_reliability}); {found}')
 
     def _publish_diagnostics(self) -> None:
-        publisher = self._publishers.get('diagnostics')
+        publisher = self._outputs.get('diagnostics')
         if publisher is None:
             return
         p50, p95 = self._latency.percentile(50), self._latency.percentile(95)

@@ -81,7 +81,7 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               'it has subscribers.'),
     ParamSpec('publish_overlay', True, 'Publish overlay (bgr8 drawing) while it has '
               'subscribers.'),
-    ParamSpec('overlay_max_rate', 10.0, 'Most overlay images per second.', min_value=0.1,
+    ParamSpec('overlay_max_rate', 10.0, 'Most overlay images per second.', min_value=0.01,
               max_value=120.0),
     ParamSpec('no_image_timeout', 5.0, 'Seconds after activation without an image before '
               'warning (once) about the input topic.', min_value=0.1, max_value=3600.0),

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Set up yolact_ros in a virtual environment (.venv): PyTorch, the package and its tools.
+#
+#   bash scripts/setup.sh          # the Python package: predict, train, eval, demo, bag, export
+#   bash scripts/setup.sh --ros    # also ROS 2 Jazzy from PyPI wheels + a colcon workspace
+#                                  # (.ros_ws) with yolact_ros_msgs and the node, for the tests
+# Needs Python 3.10+ with venv (Debian/Ubuntu: sudo apt-get install python3-venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$root/.venv}
+python=${PYTHON:-python3}
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv" || {
+    echo "setup: cannot create a virtual environment with $python (install python3-venv)" >&2
+    exit 1
+  }
+fi
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+# torch first, pinned: the versions this project is tested with.
+"${pip[@]}" 'torch==2.14.1' 'torchvision==0.29.1'
+# compat mode puts the source folder on sys.path, so new modules need no reinstall.
+"${pip[@]}" --config-settings editable_mode=compat -e "$root/yolact_ros[train,export,bag,test]"
+
+if [ "${1:-}" = "--ros" ]; then
+  "$root/scripts/ros/install_ros_wheels.sh" "$venv"
+  VENV=$venv "$root/scripts/ros/build_ws.sh"
+fi
+echo "setup: done. Try: $venv/bin/yolact demo"

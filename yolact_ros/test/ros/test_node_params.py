@@ -1,0 +1,78 @@
+"""Node parameters: specs match the frozen values, validation gives reasons, YAML is valid."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from yolact_ros.config import PostprocessConfig
+from yolact_ros.ros.params import NodeParams, PARAM_SPECS, SPECS, validate_param
+
+PARAMS_YAML = Path(__file__).resolve().parents[2] / 'config' / 'params.yaml'
+
+
+def test_specs_and_dataclass_agree():
+    assert [f.name for f in fields(NodeParams)] == [s.name for s in PARAM_SPECS]
+    defaults = NodeParams()
+    for spec in PARAM_SPECS:
+        assert getattr(defaults, spec.name) == spec.default, spec.name
+        assert spec.description.endswith('.'), spec.name
+        assert validate_param(spec.name, spec.default) is None, spec.name
+
+
+@pytest.mark.parametrize('name,value,reason', [
+    ('score_threshold', 1.5, r'1.5 is outside \[0.0, 1.0\]'),
+    ('score_threshold', 'high', 'expected a number'),
+    ('score_threshold', float('nan'), 'finite'),
+    ('nms_iou', 0.0, 'must be > 0'),
+    ('top_k', 0, r'outside \[1, 1000\]'),
+    ('top_k', 2.5, 'expected an integer'),
+    ('top_k', True, 'expected an integer'),
+    ('mask_threshold', 1.0, 'strictly between 0 and 1'),
+    ('mask_encoding', 'png', "'png' is not one of bitmap_roi, rle_coco"),
+    ('detection_class_id', 'uuid', 'not one of name, id'),
+    ('image_transport', 'theora', 'not one of raw, compressed'),
+    ('qos_reliability', 'fast', 'not one of best_effort, reliable'),
+    ('device', 'gpu0', "'gpu0' is not 'auto'"),
+    ('publish_overlay', 1, 'expected a bool'),
+    ('classes', 'person', 'expected a list of strings'),
+    ('classes', ['person', ' '], 'must not be empty'),
+    ('overlay_max_rate', 0.0, 'outside'),
+    ('volume', 11, "unknown parameter 'volume'"),
+])
+def test_invalid_values_are_rejected_with_a_reason(name, value, reason):
+    import re
+
+    message = validate_param(name, value)
+    assert message is not None and re.search(reason, message), message
+
+
+def test_classes_checked_against_the_model():
+    names = ['person', 'car']
+    assert validate_param('classes', ['car'], names) is None
+    assert validate_param('classes', [], names) is None
+    message = validate_param('classes', ['car', 'unicorn'], names)
+    assert "unknown class 'unicorn'" in message and 'person, car' in message
+    assert validate_param('classes', ['unicorn']) is None  # no model yet: checked at configure
+
+
+def test_from_values_collects_every_error_and_with_values_keeps_the_rest():
+    with pytest.raises(ValueError) as info:
+        NodeParams.from_values({'top_k': 0, 'mask_encoding': 'png'})
+    assert 'top_k' in str(info.value) and 'mask_encoding' in str(info.value)
+    params = NodeParams(weights='w.safetensors').with_values(
+        {'score_threshold': 0.5, 'classes': ['dog']})
+    assert (params.weights, params.score_threshold, params.classes) == (
+        'w.safetensors', 0.5, ('dog',))
+    assert params.postprocess() == PostprocessConfig(score_threshold=0.5, nms_iou=0.5,
+                                                     top_k=100, max_detections=100)
+    assert NodeParams().with_values({'score_threshold': 1}).score_threshold == 1.0
+
+
+def test_params_yaml_declares_every_parameter_with_a_valid_value():
+    document = yaml.safe_load(PARAMS_YAML.read_text())
+    values = document['/**/segment_node']['ros__parameters']
+    assert set(values) | {'classes'} == set(SPECS)  # classes: unset means all classes
+    params = NodeParams.from_values(values)
+    assert params.qos_reliability == 'best_effort' and params.autostart is True
