@@ -8,8 +8,10 @@ export PATH=$VENV/bin:$PATH
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 if [ -f "$YOLACT_ROS_WS/install/local_setup.bash" ]; then
   export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
+  _yr_u=$-; set +u  # colcon's setup scripts read unset variables
   # shellcheck disable=SC1091
   . "$YOLACT_ROS_WS/install/local_setup.bash"
+  case $_yr_u in *u*) set -u ;; esac; unset _yr_u
 fi
 # The wheels live in the venv: keep it on the ament/CMake search paths after the workspace.
 export AMENT_PREFIX_PATH=${AMENT_PREFIX_PATH:+$AMENT_PREFIX_PATH:}$VENV

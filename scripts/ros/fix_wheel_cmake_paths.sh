@@ -10,6 +10,8 @@ pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 npinc=$("$py" -c 'import numpy; print(numpy.get_include())')
 ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
 verd=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-grep -rlZ "/opt/python/cp${ver}-cp${ver}" "$venv/share" --include='*.cmake' | xargs -0 -r sed -i \
-  -e "s#/opt/python/cp${ver}-cp${ver}/lib/python${verd}/site-packages/numpy/_core/include#${npinc}#g" \
-  -e "s#/opt/python/cp${ver}-cp${ver}/include/python${verd}#${pyinc}#g"
+# grep finds nothing once fixed (exit 1): idempotent.
+{ grep -rlZ "/opt/python/cp${ver}-cp${ver}" "$venv/share" --include='*.cmake' || true; } |
+  xargs -0 -r sed -i \
+    -e "s#/opt/python/cp${ver}-cp${ver}/lib/python${verd}/site-packages/numpy/_core/include#${npinc}#g" \
+    -e "s#/opt/python/cp${ver}-cp${ver}/include/python${verd}#${pyinc}#g"

@@ -1,12 +1,17 @@
-"""The Segmenter: the one object everything uses to run the model (CLI, evaluation, node, bags)."""
+"""The Segmenter: the one object everything uses to run the model (CLI, evaluation, node, bags).
 
+It runs an eager torch model or any backend called like one (ONNX Runtime, TensorRT: see
+``yolact_ros.export.backends.load_segmenter``, which builds a Segmenter for a backend by name).
+"""
+
+import logging
 import os
 import time
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Protocol, Sequence, Union
 
 import numpy as np
 import torch
-from torch import nn
+from torch import nn, Tensor
 
 from yolact_ros.checkpoint import load_model
 from yolact_ros.config import ModelConfig, PostprocessConfig
@@ -15,6 +20,41 @@ from yolact_ros.preprocess import Preprocessor, to_bgr8
 from yolact_ros.structures import Detections, StageTimes
 
 ImageOrBatch = Union[np.ndarray, Sequence[np.ndarray]]
+LOGGER = logging.getLogger(__name__)
+
+
+class InferenceBackend(Protocol):
+    """A runtime called like the model (see ``yolact_ros.export.backends``).
+
+    ``backend(images)`` takes ``Tensor[N, 3, S, S]`` on ``device`` in ``dtype`` and returns the
+    model's dict: ``loc``, ``conf``, ``mask_coef``, ``proto`` and ``priors``.
+    """
+
+    device: torch.device
+    dtype: torch.dtype
+
+    def __call__(self, images: Tensor) -> Dict[str, Tensor]:
+        """Run the network."""
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold the backbone's eval-mode BatchNorms into the convolutions before them.
+
+    Uses ``torch.fx``'s conv-BN fusion on the backbone (the only part with BatchNorm), which
+    fuses exactly the conv -> BN edges of the traced graph. Outputs equal the unfolded model's
+    up to float rounding (about 1e-5 of their scale). A backbone fx cannot trace is left as is.
+
+    Returns:
+        ``model`` (changed in place) in eval mode.
+    """
+    from torch.fx.experimental.optimization import fuse
+
+    model.eval()
+    try:
+        model.backbone = fuse(model.backbone)
+    except Exception as error:  # fx raises many types on untraceable code
+        LOGGER.debug('BatchNorm not folded (backbone not traceable by torch.fx): %s', error)
+    return model
 
 
 def resolve_device(device: str) -> torch.device:
@@ -45,16 +85,32 @@ class Segmenter:
         detections = segmenter(cv2.imread('image.png'))
     """
 
-    def __init__(self, model: nn.Module, config: ModelConfig, *, device: str = 'auto',
-                 half: bool = False, postprocess: Optional[PostprocessConfig] = None) -> None:
+    def __init__(self, model: Union[nn.Module, InferenceBackend], config: ModelConfig, *,
+                 device: str = 'auto', half: bool = False,
+                 postprocess: Optional[PostprocessConfig] = None,
+                 channels_last: bool = False) -> None:
+        """Run ``model``: an ``nn.Module`` (moved to ``device``, fp16 with ``half``) or a backend.
+
+        A backend brings its own device and precision; ``device``, if not ``auto``, must match
+        it. ``channels_last`` stores a module's weights NHWC (faster convolutions on some CPUs
+        and on GPUs with fp16).
+        """
         self.config = config
-        self.device = resolve_device(device)
-        if half and self.device.type != 'cuda':
-            raise ValueError('half precision (fp16) needs a CUDA device, got '
-                             f'{self.device.type}')
-        self.half = half
-        self.dtype = torch.float16 if half else torch.float32
-        self.model = model.eval().to(self.device, self.dtype)
+        if isinstance(model, nn.Module):
+            self.device = resolve_device(device)
+            if half and self.device.type != 'cuda':
+                raise ValueError('half precision (fp16) needs a CUDA device, got '
+                                 f'{self.device.type}')
+            self.dtype = torch.float16 if half else torch.float32
+            memory_format = torch.channels_last if channels_last else torch.preserve_format
+            self.model = model.eval().to(self.device, self.dtype, memory_format=memory_format)
+        else:
+            self.device, self.dtype = model.device, model.dtype
+            if device != 'auto' and resolve_device(device) != self.device:
+                raise ValueError(f'device {device!r} requested but the backend runs on '
+                                 f'{self.device}')
+            self.model = model
+        self.half = self.dtype == torch.float16
         self._released = False
         self.preprocessor = Preprocessor(config.input_size, config.pixel_mean_bgr,
                                          config.pixel_std_bgr, device=self.device,
@@ -65,11 +121,24 @@ class Segmenter:
     @classmethod
     def from_weights(cls, weights: Union[str, os.PathLike], *,
                      config: Optional[Union[str, ModelConfig]] = None, device: str = 'auto',
-                     half: bool = False,
-                     postprocess: Optional[PostprocessConfig] = None) -> 'Segmenter':
-        """Load a project ``.safetensors`` or an official upstream ``.pth`` checkpoint."""
+                     half: bool = False, postprocess: Optional[PostprocessConfig] = None,
+                     fold_bn: bool = True, channels_last: bool = False,
+                     compile_model: bool = False) -> 'Segmenter':
+        """Load a project ``.safetensors`` or an official upstream ``.pth`` checkpoint.
+
+        ``fold_bn`` folds BatchNorm into the convolutions (:func:`fold_batchnorm`);
+        ``channels_last`` see :class:`Segmenter`; ``compile_model`` wraps the network in
+        ``torch.compile`` (slow first calls, one per new batch size). All keep the results
+        (to float rounding).
+        """
         model, model_config = load_model(weights, config)
-        return cls(model, model_config, device=device, half=half, postprocess=postprocess)
+        if fold_bn:
+            model = fold_batchnorm(model)
+        segmenter = cls(model, model_config, device=device, half=half, postprocess=postprocess,
+                        channels_last=channels_last)
+        if compile_model:
+            segmenter.model = torch.compile(segmenter.model)
+        return segmenter
 
     @property
     def postprocess(self) -> PostprocessConfig:
@@ -102,7 +171,7 @@ class Segmenter:
     @torch.inference_mode()
     def _segment(self, images: List[np.ndarray]) -> List[Detections]:
         if self._released:  # brought back lazily after release()
-            self.model.to(self.device)
+            self.model.to(self.device)  # only modules are released
             self._released = False
         start = time.perf_counter()
         inputs = self.preprocessor(images)
@@ -145,8 +214,11 @@ class Segmenter:
         self(np.zeros((*image_size, 3), np.uint8))
 
     def release(self) -> None:
-        """Move the model off the GPU and free cached GPU memory; the next call moves it back."""
-        if self.device.type == 'cuda':
+        """Move the model off the GPU and free cached GPU memory; the next call moves it back.
+
+        Backends keep their memory (an engine cannot be moved).
+        """
+        if self.device.type == 'cuda' and isinstance(self.model, nn.Module):
             self.model.to('cpu')
             self._released = True
             torch.cuda.empty_cache()

@@ -1,13 +1,125 @@
 """Turn raw network outputs into detections: Fast NMS, then masks at the source resolution."""
 
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 from yolact_ros.config import PostprocessConfig
 from yolact_ros.ops import assemble_masks, decode_boxes, fast_nms, sanitize_coordinates
+
+
+@dataclass(frozen=True)
+class MaskWindows:
+    """Binary masks of some detections over equal-sized windows of the image.
+
+    Attributes:
+        indices: ``Tensor[G]`` the detections (rows of ``soft_masks``) these windows belong to.
+        origins: ``Tensor[G, 2]`` (y, x) pixel of each window's top-left corner.
+        masks: ``Tensor[G, h, w]`` bool; every set pixel of a detection's full-size mask lies
+            inside its window.
+    """
+
+    indices: Tensor
+    origins: Tensor
+    masks: Tensor
+
+
+def _window_extent(occupied: Tensor, target: int) -> Tensor:
+    """Output pixels ``[lo, hi)`` whose bilinear taps can reach an occupied source pixel.
+
+    Args:
+        occupied: ``Tensor[D, n]`` bool, source rows (or columns) holding a value above the
+            threshold.
+        target: output size along that axis.
+
+    Returns:
+        ``Tensor[D, 2]`` int64; ``lo == hi`` where nothing is occupied.
+    """
+    size = occupied.shape[1]
+    index = torch.arange(size, device=occupied.device)
+    first = torch.where(occupied, index, size).amin(dim=1).double()
+    last = torch.where(occupied, index, -1).amax(dim=1).double()
+    scale = size / target  # source pixels per output pixel (F.interpolate's scale)
+    # Output x samples source (x + 0.5) * scale - 0.5 between taps floor() and floor() + 1: it
+    # can exceed the threshold only if a tap is occupied, i.e. for source in (first - 1,
+    # last + 1). One pixel of slack on each side absorbs rounding.
+    low = torch.floor((first - 0.5) / scale - 0.5).clamp(0, target)
+    high = (torch.ceil((last + 1.5) / scale - 0.5) + 1).clamp(0, target)
+    extent = torch.stack((low, high), dim=1).long()  # (D, 2)
+    return torch.where((last >= 0)[:, None], extent, torch.zeros_like(extent))
+
+
+def mask_windows(soft_masks: Tensor, image_size: Tuple[int, int],
+                 threshold: float) -> List[MaskWindows]:
+    """Threshold masks upsampled to ``image_size``, computing only the windows they can occupy.
+
+    Equal, to float rounding, to thresholding ``F.interpolate(soft_masks, image_size,
+    'bilinear', align_corners=False)``: ``roi_align(aligned=True, sampling_ratio=1)`` samples
+    each output pixel at the same source point, ``(x + 0.5) * Wp / W - 0.5``, with the same
+    border clamping, and an output pixel above the threshold needs a source tap above it, so
+    pixels outside the windows are below it. Detections are grouped by window area (within a
+    factor of 2), one ``roi_align`` call per group, so the work is at most twice the windows'.
+
+    Args:
+        soft_masks: ``Tensor[D, Hp, Wp]`` soft masks at prototype resolution.
+        image_size: output ``(H, W)``.
+        threshold: a pixel is set where the upsampled value is above this.
+
+    Returns:
+        One :class:`MaskWindows` per group; detections whose masks are empty are in none.
+    """
+    height, width = image_size
+    proto_h, proto_w = soft_masks.shape[1:]
+    above = soft_masks > threshold  # (D, Hp, Wp)
+    rows = _window_extent(above.any(dim=2), height)  # (D, 2)
+    cols = _window_extent(above.any(dim=1), width)  # (D, 2)
+    # The one device -> host copy of this stage: window sizes decide the output shapes.
+    extents = torch.cat((rows, cols), dim=1).tolist()  # D x [y_lo, y_hi, x_lo, x_hi]
+    groups: Dict[int, List[int]] = {}
+    for index, (y_lo, y_hi, x_lo, x_hi) in enumerate(extents):
+        area = (y_hi - y_lo) * (x_hi - x_lo)
+        if area > 0:
+            groups.setdefault(area.bit_length(), []).append(index)
+    sources = soft_masks[:, None].float()  # (D, Hp, Wp) -> (D, 1, Hp, Wp)
+    scale_y, scale_x = proto_h / height, proto_w / width
+    results = []
+    for members in groups.values():
+        win_h = max(extents[i][1] - extents[i][0] for i in members)
+        win_w = max(extents[i][3] - extents[i][2] for i in members)
+        # Shift windows that would cross the bottom/right edge back inside the image; they
+        # still cover their detection's extent.
+        origins = [(min(extents[i][0], height - win_h), min(extents[i][2], width - win_w))
+                   for i in members]
+        # roi_align boxes in source pixels: batch index, x1, y1, x2, y2 -> (G, 5)
+        boxes = torch.tensor([[i, x * scale_x, y * scale_y, (x + win_w) * scale_x,
+                               (y + win_h) * scale_y] for i, (y, x) in zip(members, origins)],
+                             dtype=torch.float32, device=soft_masks.device)
+        windows = roi_align(sources, boxes, output_size=(win_h, win_w), spatial_scale=1.0,
+                            sampling_ratio=1, aligned=True)  # (G, 1, h, w)
+        results.append(MaskWindows(
+            indices=torch.tensor(members, device=soft_masks.device),
+            origins=torch.tensor(origins, device=soft_masks.device).view(-1, 2),
+            masks=windows[:, 0] > threshold))
+    return results
+
+
+def paste_masks(windows: List[MaskWindows], num_masks: int,
+                image_size: Tuple[int, int]) -> Tensor:
+    """Return ``Tensor[D, H, W]`` bool, each detection's window pasted into an empty image."""
+    height, width = image_size
+    device = windows[0].masks.device if windows else torch.device('cpu')
+    masks = torch.zeros((num_masks, height, width), dtype=torch.bool, device=device)
+    for group in windows:
+        _, win_h, win_w = group.masks.shape
+        rows = group.origins[:, 0, None, None] + torch.arange(win_h, device=device)[:, None]
+        cols = group.origins[:, 1, None, None] + torch.arange(win_w, device=device)
+        # index (G, 1, 1), rows (G, h, 1), cols (G, 1, w) broadcast to the windows' (G, h, w)
+        masks[group.indices[:, None, None], rows, cols] = group.masks
+    return masks
 
 
 class Postprocessor:
@@ -23,10 +135,16 @@ class Postprocessor:
     masks. Detections stay ordered by box score.
     """
 
-    def __init__(self, config: PostprocessConfig, *,
-                 mask_scorer: Optional[nn.Module] = None) -> None:
+    def __init__(self, config: PostprocessConfig, *, mask_scorer: Optional[nn.Module] = None,
+                 full_upsample: bool = False) -> None:
+        """Keep the thresholds; ``full_upsample`` upsamples masks over the whole image.
+
+        That is upstream's way and the reference :func:`mask_windows` equals (slower); by
+        default each mask is upsampled over its window only.
+        """
         self.config = config
         self.mask_scorer = mask_scorer
+        self.full_upsample = full_upsample
 
     def detect(self, outputs: Dict[str, Tensor]) -> List[Dict[str, Tensor]]:
         """Fast NMS for each image of a batch.
@@ -74,10 +192,14 @@ class Postprocessor:
             soft_masks = assemble_masks(detections['proto'], detections['coef'], boxes)
             if self.mask_scorer is not None:
                 mask_iou = self.predict_mask_iou(soft_masks, detections['class'])
-            # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
-            masks = F.interpolate(soft_masks[None].float(), size=(height, width),
-                                  mode='bilinear', align_corners=False)[0]
-            masks = masks > self.config.mask_threshold
+            if self.full_upsample:
+                # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
+                masks = F.interpolate(soft_masks[None].float(), size=(height, width),
+                                      mode='bilinear', align_corners=False)[0]
+                masks = masks > self.config.mask_threshold
+            else:
+                windows = mask_windows(soft_masks, image_size, self.config.mask_threshold)
+                masks = paste_masks(windows, boxes.shape[0], image_size)
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream

@@ -110,7 +110,8 @@ def test_empty_targets_give_finite_zeros_for_anchor_terms():
 def test_weights_and_config():
     weights = LossWeights()
     assert weights.as_dict() == {'loss_box': 1.5, 'loss_conf': 1.0, 'loss_mask': 6.125,
-                                 'loss_semantic': 1.0, 'loss_context': 0.1}
+                                 'loss_semantic': 1.0, 'loss_context': 0.1,
+                                 'loss_maskiou': 25.0}
     losses = {'loss_box': torch.tensor(2.0), 'loss_mask': torch.tensor(1.0)}
     assert weighted_total(losses, weights).item() == pytest.approx(3.0 + 6.125)
     with pytest.raises(ValueError, match=r"no weight for loss terms \['loss_bogus'\]"):

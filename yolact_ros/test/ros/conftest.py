@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture
 def fake_weights(tmp_path) -> Path:
-    """An existing (empty) file to pass as ``weights`` to nodes with a fake Segmenter."""
+    """Return an existing (empty) file to pass as ``weights`` to nodes with a fake Segmenter."""
     path = tmp_path / 'fake.safetensors'
     path.write_bytes(b'')
     return path

@@ -71,6 +71,7 @@ class Graph:
         self.node = rclpy.create_node(name)
         self.executor = MultiThreadedExecutor(num_threads=2)
         self.executor.add_node(self.node)
+        self._added: List = []
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._running = True
         self._thread.start()
@@ -84,8 +85,9 @@ class Graph:
             self.executor.spin_once(timeout_sec=0.05)
 
     def add(self, node) -> None:
-        """Spin ``node`` too."""
+        """Spin ``node`` too; :meth:`close` destroys it."""
         self.executor.add_node(node)
+        self._added.append(node)
 
     def collect(self, msg_type, topic: str, qos=10) -> List:
         """Subscribe to ``topic`` and return the list its messages are appended to."""
@@ -109,4 +111,6 @@ class Graph:
         self._running = False
         self._thread.join()
         self.executor.shutdown()
+        for node in self._added:
+            node.destroy_node()
         self.node.destroy_node()

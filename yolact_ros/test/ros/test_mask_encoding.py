@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from yolact_ros.ros.mask_encoding import (
-    BITMAP_ROI, compress_counts, decode_counts, decode_mask, encode_mask, mask_roi, Roi,
-    RLE_COCO, rle_counts, to_coco_rle)
+    BITMAP_ROI, compress_counts, decode_counts, decode_mask, encode_mask, mask_roi, RLE_COCO,
+    rle_counts, Roi, to_coco_rle)
 
 mask_util = pytest.importorskip('pycocotools.mask')
 

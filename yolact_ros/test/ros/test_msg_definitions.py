@@ -1,5 +1,7 @@
-"""Message definitions: the vision_msgs copy equals upstream (pinned RIHS01 hashes), the embedded
-definitions equal the .msg files, and the package manifests validate against the format-3 XSD.
+"""Message definitions and manifests.
+
+The vision_msgs copy equals upstream (pinned RIHS01 hashes), the embedded definitions equal the
+.msg files, and the package manifests validate against the format-3 XSD.
 """
 
 import json

@@ -26,12 +26,12 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from test_image_conversion import _pattern_image, BGR, encode, EXACT, expected
 from vision_msgs.msg import Detection2DArray, LabelInfo
+from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.ros import node as node_module
 from yolact_ros.ros.image_conversion import SUPPORTED_ENCODINGS
 from yolact_ros.ros.mask_encoding import decode_mask, RLE_COCO
 from yolact_ros.ros.node import SegmentNode
-from yolact_ros_msgs.msg import InstanceArray
 
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                       reliability=ReliabilityPolicy.RELIABLE)
@@ -216,8 +216,8 @@ def test_burst_with_slow_inference_serves_latest_and_counts_drops(graph, fake_we
     dropped = sum(m.dropped_frames for m in instances)
     assert dropped == 100 - len(instances) == node._slot.dropped  # every frame accounted for
     assert segmenter.calls == len(instances)
-    # One frame waits in the slot, one is processed: far below the 100 frames (92 MB) sent.
-    assert peak < 12 * frame_bytes, f'peak Python memory {peak / 1e6:.1f} MB'
+    # A frame in the slot, one in flight and its by-products: far below the 100 frames sent.
+    assert peak < 20 * frame_bytes, f'peak Python memory {peak / 1e6:.1f} MB'
 
 
 def set_parameters_service(graph, ns, values):
@@ -348,7 +348,6 @@ def test_wrong_weights_file_fails_configure_naming_it(graph, tmp_path):
     graph.wait_for(lambda: any(f"cannot load weights '{bad}'" in line
                                for line in graph.log_lines('wrong_weights')),
                    'an error naming the corrupt weights file')
-    node.destroy_node()
 
 
 def test_unknown_class_in_allow_list_fails_configure(graph, fake_weights):
@@ -361,10 +360,11 @@ def test_unknown_class_in_allow_list_fails_configure(graph, fake_weights):
 
 def test_mask_and_overlay_only_computed_when_subscribed_and_rate_limited(
         graph, fake_weights, monkeypatch):
+    from yolact_ros.ros import frame_pipeline  # the node's per-frame path
     import yolact_ros.visualize
 
     calls = {'label': 0, 'overlay': 0}
-    real_label, real_overlay = node_module.label_image, yolact_ros.visualize.draw_overlay
+    real_label, real_overlay = frame_pipeline.label_image, yolact_ros.visualize.draw_overlay
 
     def counting_label(detections):
         calls['label'] += 1
@@ -374,7 +374,7 @@ def test_mask_and_overlay_only_computed_when_subscribed_and_rate_limited(
         calls['overlay'] += 1
         return real_overlay(image, detections)
 
-    monkeypatch.setattr(node_module, 'label_image', counting_label)
+    monkeypatch.setattr(frame_pipeline, 'label_image', counting_label)
     monkeypatch.setattr(yolact_ros.visualize, 'draw_overlay', counting_overlay)
     node, ns = make_node(graph, fake_weights, overlay_max_rate=0.01)  # one per 100 s
     instances = graph.collect(InstanceArray, f'{ns}/instances')
@@ -406,16 +406,20 @@ def test_mask_and_overlay_only_computed_when_subscribed_and_rate_limited(
 
 @pytest.mark.parametrize('with_publisher', [False, True])
 def test_no_image_warning_names_topic_and_publisher_qos(graph, fake_weights, with_publisher):
-    node, ns = make_node(graph, fake_weights, no_image_timeout=0.2)
+    ns = f'/t{_counter[0] + 1}'  # the namespace make_node will use
     if with_publisher:  # a best-effort camera cannot reach the reliable subscription
         camera = rclpy.create_node('camera', namespace=ns)
         camera.create_publisher(Image, 'image', QoSProfile(
             depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
         graph.add(camera)
+        graph.wait_for(lambda: graph.node.count_publishers(f'{ns}/image') == 1,
+                       'the camera publisher in the graph')
         expected_text = [f'{ns}/camera', 'reliability best_effort',
                          'set qos_reliability to best_effort']
     else:
         expected_text = ['no publishers on it']
+    node, node_ns = make_node(graph, fake_weights, no_image_timeout=0.2)
+    assert node_ns == ns
 
     def warned():
         return [line for line in graph.log_lines(ns[1:])
@@ -426,8 +430,6 @@ def test_no_image_warning_names_topic_and_publisher_qos(graph, fake_weights, wit
     assert 'subscribed reliable' in line
     for text in expected_text:
         assert text in line, line
-    if with_publisher:
-        camera.destroy_node()
 
 
 def test_diagnostics(graph, fake_weights):
@@ -481,4 +483,3 @@ def test_real_segmenter_end_to_end(graph, tiny_weights):
     assert (mask.height, mask.width) == (60, 80)
     assert node.set_parameters([Parameter('score_threshold', value=0.9)])[0].successful
     assert node._segmenter.postprocess.score_threshold == 0.9
-    node.destroy_node()

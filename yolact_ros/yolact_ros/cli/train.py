@@ -1,11 +1,11 @@
-"""``yolact train``: train YOLACT on a COCO-format dataset (one process, or several via torchrun)."""
+"""``yolact train``: train YOLACT on a COCO-format dataset (one process or several, torchrun)."""
 
 import argparse
 from pathlib import Path
 
 from yolact_ros.cli import CommandError
 
-DESCRIPTION = """\
+DESCRIPTION = '''\
 Train with upstream YOLACT's losses and schedule (SGD, lr 1e-3 per batch of 8 scaled by
 batch/8, warm-up, x0.1 steps at 35/75/87.5/93.75 % of the run), plus optional channel attention
 and the contextual loss. Writes OUT/checkpoints/*.pt (resumable), OUT/metrics.csv, OUT/val.csv,
@@ -24,7 +24,7 @@ examples:
       --data coco2017 --batch-size 32 --out runs/r50x4
   # continue an interrupted run
   yolact train --resume runs/synth/checkpoints/interrupt_0001234.pt
-"""
+'''
 
 # Options that may accompany --resume (they do not change what is computed).
 RESUME_OPTIONS = ('out', 'device', 'workers', 'checkpoint_every', 'val_every', 'val_max_images')
@@ -39,13 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--data', help='dataset YAML, directory holding dataset.yaml, or coco2017')
     parser.add_argument('--val-data', help='validation dataset (default: the val split of --data '
                         'when it has its own)')
-    parser.add_argument('--out', type=Path, help='run directory (default runs/train; with '
-                        '--resume, the checkpoint\'s run)')
+    parser.add_argument('--out', type=Path,
+                        help="run directory (default runs/train; with --resume, the checkpoint's"
+                             ' run)')
     parser.add_argument('--resume', type=Path, metavar='CKPT',
                         help='continue a run from one of its checkpoints/*.pt')
     parser.add_argument('--init', choices=('official', 'imagenet', 'none'), default=None,
                         help='starting weights: official checkpoint (--weights), ImageNet '
-                             'backbone (downloads torchvision\'s; default) or random')
+                             "backbone (downloads torchvision's; default) or random")
     parser.add_argument('--weights', help='checkpoint for --init official (.pth or .safetensors)')
     parser.add_argument('--attention', action='store_true',
                         help='add channel attention after each ResNet stage')
@@ -54,13 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--contextual-weight', type=float, metavar='W',
                         help='weight of the contextual loss (default 0.1; 0 turns it off)')
     parser.add_argument('--input-size', type=int, metavar='S',
-                        help='network input side (default: the config\'s)')
+                        help="network input side (default: the config's)")
     parser.add_argument('--batch-size', type=int, metavar='B',
                         help='global batch size (default 8; split over torchrun processes)')
     parser.add_argument('--iterations', type=int, metavar='N',
                         help='iterations (default 800k x 8 / batch, as upstream)')
     parser.add_argument('--lr', type=float, help='learning rate for a batch of 8 (default 1e-3; '
                         'scaled by batch/8)')
+    parser.add_argument('--lr-steps', type=float, nargs='+', metavar='F',
+                        help='fractions of the run where the lr drops x0.1 (default: '
+                             "upstream's 0.35 0.75 0.875 0.9375)")
     parser.add_argument('--warmup', type=int, metavar='N',
                         help='warm-up iterations (default min(500, iterations/10))')
     parser.add_argument('--freeze-bn', choices=('auto', 'yes', 'no'), default=None,
@@ -90,12 +94,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _given(args: argparse.Namespace) -> dict:
     """Options the user gave (not left at their 'unset' default), by destination name."""
-    unset = {None, False}
+    unset = (None, False)
     names = ('config', 'data', 'val_data', 'out', 'init', 'weights', 'attention', 'shared_mlp',
-             'contextual_weight', 'input_size', 'batch_size', 'iterations', 'lr', 'warmup',
+             'contextual_weight', 'input_size', 'batch_size', 'iterations', 'lr', 'lr_steps',
+             'warmup',
              'freeze_bn', 'sync_bn', 'no_amp', 'no_augment', 'clip_grad', 'checkpoint_every',
              'val_every', 'val_max_images', 'workers', 'seed', 'device', 'export_half')
-    return {name: getattr(args, name) for name in names if getattr(args, name) not in unset}
+    return {name: getattr(args, name) for name in names
+            if not any(getattr(args, name) is value for value in unset)}
 
 
 def _runtime_overrides(given: dict) -> dict:
@@ -112,6 +118,7 @@ def build_config(args: argparse.Namespace):
 
     from yolact_ros.config import get_config
     from yolact_ros.engine import TrainConfig
+    from yolact_ros.engine.trainer import UPSTREAM_LR_STEPS
     from yolact_ros.losses import LossConfig, LossWeights
 
     given = _given(args)
@@ -130,6 +137,7 @@ def build_config(args: argparse.Namespace):
     fields = {
         'out_dir': str(args.out or Path('runs') / 'train'), 'val_data': args.val_data,
         'iterations': args.iterations, 'warmup_iterations': args.warmup,
+        'lr_steps': tuple(args.lr_steps) if args.lr_steps else UPSTREAM_LR_STEPS,
         'clip_grad_norm': args.clip_grad, 'val_max_images': args.val_max_images,
         'init': init, 'init_weights': args.weights,
         'freeze_bn': {None: None, 'auto': None, 'yes': True, 'no': False}[args.freeze_bn],

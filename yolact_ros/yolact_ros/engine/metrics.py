@@ -58,7 +58,7 @@ class MetricsLogger:
 
     def log_train(self, iteration: int, values: Dict[str, float]) -> None:
         """Record one training iteration's scalars."""
-        row = {'iteration': iteration, **{k: f'{v:.6g}' for k, v in values.items()}}
+        row = {'iteration': iteration, **{k: f'{v:.9g}' for k, v in values.items()}}
         self.history.append({k: str(v) for k, v in row.items()})
         self._train_writer.writerow(row)
         self._train_file.flush()
@@ -68,7 +68,7 @@ class MetricsLogger:
 
     def log_val(self, iteration: int, values: Dict[str, float]) -> None:
         """Record one validation's metrics (e.g. ``box_AP``, ``mask_AP``)."""
-        row = {'iteration': str(iteration), **{k: f'{v:.6g}' for k, v in values.items()}}
+        row = {'iteration': str(iteration), **{k: f'{v:.9g}' for k, v in values.items()}}
         self.val_history.append(row)
         self._write_val_file()
         if self._tensorboard is not None:

@@ -433,6 +433,9 @@ def train(config: TrainConfig, *, resume: Optional[str] = None,
     if frozen_bn:
         freeze_batchnorm(model.backbone)
     elif config.sync_bn and context.distributed:
+        if device.type != 'cuda':
+            raise ValueError(f'sync_bn needs CUDA devices (torch SyncBatchNorm is GPU-only); '
+                             f'this run is on {device}')
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     parameters = [p for p in model.parameters() if p.requires_grad]

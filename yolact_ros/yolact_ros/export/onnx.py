@@ -43,13 +43,16 @@ class ExportReport:
     opset: Optional[int]
     max_abs_error: Dict[str, float]
     seconds: float
+    # Why the parity check did not run, if it did not.
+    unchecked: str = ''
 
     def summary(self) -> str:
-        """One line for the command line: file, opset, parity per output."""
+        """Return one line for the command line: file, opset, parity per output."""
         parity = ', '.join(f'{name} {error:.2e}' for name, error in self.max_abs_error.items())
         opset = f', opset {self.opset}' if self.opset is not None else ''
         return (f'wrote {self.path} ({self.path.stat().st_size / 2**20:.1f} MiB{opset}) in '
-                f'{self.seconds:.1f} s; max abs error vs eager torch: {parity or "not checked"}')
+                f'{self.seconds:.1f} s; max abs error vs eager torch: '
+                f'{parity or "not checked: " + (self.unchecked or "not asked")}')
 
 
 class NetworkOutputs(nn.Module):
@@ -163,9 +166,14 @@ def export_onnx(model: nn.Module, config: ModelConfig, path: Union[str, Path], *
         graph.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(graph)
     path = atomic_write_bytes(path, graph.SerializeToString())
-    errors = onnx_parity(path, network, images) if check else {}
+    errors, unchecked = {}, ''
+    if check:
+        try:
+            errors = onnx_parity(path, network, images)
+        except ExportError as error:  # e.g. an fp16 file where ONNX Runtime has no GPU
+            unchecked = str(error)
     return ExportReport(path=path, opset=opset, max_abs_error=errors,
-                        seconds=time.perf_counter() - start)
+                        seconds=time.perf_counter() - start, unchecked=unchecked)
 
 
 def read_metadata(path: Union[str, Path]) -> Tuple[ModelConfig, List[Tuple[int, int]], dict]:
@@ -203,13 +211,13 @@ def onnx_parity(path: Path, network: nn.Module, images: Tensor) -> Dict[str, flo
     providers = ['CPUExecutionProvider']
     if images.is_cuda and 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
         providers.insert(0, 'CUDAExecutionProvider')
-    session = onnxruntime.InferenceSession(str(path), providers=providers)
-    feed = {INPUT_NAME: images.cpu().numpy()}
     try:
-        ours = session.run(list(OUTPUT_NAMES), feed)
+        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        ours = session.run(list(OUTPUT_NAMES), {INPUT_NAME: images.cpu().numpy()})
     except Exception as error:  # e.g. fp16 kernels missing from the CPU provider
-        raise ExportError(f'{path} was written but ONNX Runtime ({", ".join(providers)}) cannot '
-                          f'run it for the parity check: {error}') from error
+        reason = str(error).strip().splitlines()[0][:200]
+        raise ExportError(f'ONNX Runtime ({", ".join(providers)}) cannot run {path.name}: '
+                          f'{reason}') from error
     with torch.no_grad():
         reference = network(images)
     return {name: max_abs_error(torch.from_numpy(value), reference[name])

@@ -20,7 +20,8 @@ from torch import nn, Tensor
 
 from yolact_ros.checkpoint import atomic_write_bytes
 from yolact_ros.export.onnx import (
-    config_from_metadata, ExportError, INPUT_NAME, OUTPUT_NAMES, priors_for, read_metadata)
+    config_from_metadata, example_input, ExportError, INPUT_NAME, max_abs_error, OUTPUT_NAMES,
+    priors_for, read_metadata)
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_WORKSPACE_GIB = 4.0
@@ -32,8 +33,9 @@ def import_tensorrt():
         import tensorrt
     except ImportError:
         raise ExportError(
-            'TensorRT is not installed: `pip install tensorrt` (needs an NVIDIA GPU and driver), '
-            'or use --backend onnxruntime / torch') from None
+            'TensorRT is not installed: `pip install tensorrt` (needs an NVIDIA GPU and driver); '
+            'without it, run the ONNX file with onnxruntime or the checkpoint with torch'
+            ) from None
     return tensorrt
 
 
@@ -115,8 +117,8 @@ class TensorRTBackend:
     torch's current stream). Batches larger than the engine's maximum are run in chunks.
     """
 
-    def __init__(self, engine_path: Union[str, Path], *, device: Union[str, torch.device] = 'cuda',
-                 mask_scorer: Optional[nn.Module] = None) -> None:
+    def __init__(self, engine_path: Union[str, Path], *,
+                 device: Union[str, torch.device] = 'cuda') -> None:
         trt = import_tensorrt()
         self.device = torch.device(device)
         if self.device.type != 'cuda' or not torch.cuda.is_available():
@@ -146,7 +148,9 @@ class TensorRTBackend:
         if self.engine.get_tensor_shape(INPUT_NAME)[0] != -1:
             self.max_batch = int(self.engine.get_tensor_shape(INPUT_NAME)[0])
         self.priors = priors_for(self.config, feature_sizes).to(self.device)
-        self.maskiou_net = mask_scorer
+        # YOLACT++'s mask re-scoring head (a torch module on ``device``), if any: the
+        # Segmenter's postprocessor runs it; load_segmenter sets it from the checkpoint.
+        self.maskiou_net: Optional[nn.Module] = None
 
     def __call__(self, images: Tensor) -> Dict[str, Tensor]:
         """Run ``Tensor[N, 3, S, S]`` (on this backend's device); return the model's outputs."""
@@ -173,3 +177,17 @@ class TensorRTBackend:
         if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError('TensorRT failed to run the engine (see its log above)')
         return outputs
+
+
+def engine_parity(engine_path: Union[str, Path], model: nn.Module,
+                  device: Union[str, torch.device] = 'cuda') -> Dict[str, float]:
+    """Return the max abs error per output of an engine against eager ``model`` (moved to GPU).
+
+    Both run the fixed example input, the model in the engine's input precision.
+    """
+    backend = TensorRTBackend(engine_path, device=device)
+    images = example_input(backend.config, device=backend.device, dtype=backend.dtype)
+    with torch.no_grad():
+        ours = backend(images)
+        reference = model.eval().to(backend.device, backend.dtype)(images)
+    return {name: max_abs_error(ours[name], reference[name]) for name in OUTPUT_NAMES}

@@ -51,14 +51,16 @@ def export_torchscript(model: nn.Module, config: ModelConfig, path: Union[str, P
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')  # tracer notes on int(shape): static for a fixed size
         traced = torch.jit.trace(NetworkOutputs(network).eval(), (images,))
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        # torch.jit.save / load announce TorchScript's deprecation: asked for, so not news.
+        warnings.simplefilter('ignore', FutureWarning)
         scratch_file = Path(scratch) / 'module.pt'
         torch.jit.save(traced, str(scratch_file),
                        _extra_files={METADATA_NAME: json.dumps(metadata)})
         path = atomic_write_bytes(path, scratch_file.read_bytes())
+        loaded = torch.jit.load(str(path), map_location=device) if check else None
     errors = {}
-    if check:
-        loaded = torch.jit.load(str(path), map_location=device)
+    if loaded is not None:
         with torch.no_grad():
             ours = loaded(images)
             reference = network(images)

@@ -21,6 +21,9 @@ objects gives finite zeros instead of upstream's division by zero):
   downsampled to its size, binarised), summed, / (H3 * W3) / N.
 - ``loss_context``: :func:`~yolact_ros.losses.contextual.contextual_loss` on the prototypes; only
   computed when its weight is > 0.
+- ``loss_maskiou`` (YOLACT++, when the criterion is given the model's ``maskiou_net``):
+  :func:`~yolact_ros.losses.maskiou.maskiou_loss` on the masks of ``loss_mask`` (same positives,
+  same GT-box crop), / num_pos; weight 25 as upstream.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -31,6 +34,7 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 
 from yolact_ros.losses.contextual import contextual_loss, NEIGHBOURHOODS
+from yolact_ros.losses.maskiou import DISCARD_AREA, maskiou_loss
 from yolact_ros.losses.matching import match_priors
 from yolact_ros.ops import crop_to_boxes
 
@@ -51,6 +55,7 @@ class LossWeights:
     mask: float = 6.125
     semantic: float = 1.0
     context: float = 0.1
+    maskiou: float = 25.0  # YOLACT++ only (upstream maskiou_alpha)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -75,6 +80,7 @@ class LossConfig:
     context_samples: int = 1024
     context_bandwidth: float = 0.1
     context_neighbourhood: int = 8
+    maskiou_discard_area: float = DISCARD_AREA
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.neg_threshold <= self.pos_threshold <= 1.0:
@@ -91,6 +97,8 @@ class LossConfig:
         if self.context_neighbourhood not in NEIGHBOURHOODS:
             raise ValueError(f'context_neighbourhood must be 4 or 8, got '
                              f'{self.context_neighbourhood}')
+        if self.maskiou_discard_area < 0:
+            raise ValueError(f'maskiou_discard_area must be >= 0, got {self.maskiou_discard_area}')
 
 
 def weighted_total(losses: Dict[str, Tensor], weights: LossWeights) -> Tensor:
@@ -131,7 +139,9 @@ class YolactCriterion(nn.Module):
     def __init__(self, *, pos_threshold: float = 0.5, neg_threshold: float = 0.4,
                  crowd_threshold: float = 0.7, negpos_ratio: int = 3,
                  masks_to_train: int = 100, context: bool = True, context_samples: int = 1024,
-                 context_bandwidth: float = 0.1, context_neighbourhood: int = 8) -> None:
+                 context_bandwidth: float = 0.1, context_neighbourhood: int = 8,
+                 mask_scorer: Optional[nn.Module] = None,
+                 maskiou_discard_area: float = DISCARD_AREA) -> None:
         super().__init__()
         self.pos_threshold = pos_threshold
         self.neg_threshold = neg_threshold
@@ -142,11 +152,15 @@ class YolactCriterion(nn.Module):
         self.context_samples = context_samples
         self.context_bandwidth = context_bandwidth
         self.context_neighbourhood = context_neighbourhood
+        # YOLACT++: the model's re-scoring head, shared (its parameters are the model's).
+        self.mask_scorer = mask_scorer
+        self.maskiou_discard_area = maskiou_discard_area
 
     @property
     def loss_names(self) -> Tuple[str, ...]:
         """Names of the terms :meth:`forward` returns, in order."""
-        return LOSS_NAMES if self.context else LOSS_NAMES[:-1]
+        names = LOSS_NAMES if self.context else LOSS_NAMES[:-1]
+        return names + (('loss_maskiou',) if self.mask_scorer is not None else ())
 
     def forward(self, outputs: Dict[str, Tensor], targets: Sequence[dict]) -> Dict[str, Tensor]:
         """Compute the loss terms.
@@ -187,18 +201,21 @@ class YolactCriterion(nn.Module):
         proto_size = proto.shape[1:3]
         proto_masks = [downsample_masks(t['masks'], proto_size) for t in targets]
 
+        maskiou_samples = [] if self.mask_scorer is not None else None
         losses = {
             'loss_box': F.smooth_l1_loss(loc[positive], loc_t[positive], reduction='sum')
             / num_pos,
             'loss_conf': self._ohem_conf_loss(conf, conf_t, positive) / num_pos,
             'loss_mask': self._mask_loss(proto, coefficients, positive, gt_index, targets,
-                                         proto_masks) / num_pos,
+                                         proto_masks, maskiou_samples) / num_pos,
             'loss_semantic': self._semantic_loss(outputs['segm'].float(), targets),
         }
         if self.context:
             losses['loss_context'] = contextual_loss(
                 proto, proto_masks, num_samples=self.context_samples,
                 bandwidth=self.context_bandwidth, neighbourhood=self.context_neighbourhood)
+        if maskiou_samples is not None:
+            losses['loss_maskiou'] = self._maskiou_loss(maskiou_samples, proto) / num_pos
         return losses
 
     @staticmethod
@@ -232,8 +249,13 @@ class YolactCriterion(nn.Module):
         return F.cross_entropy(conf[selected], conf_t[selected], reduction='sum')
 
     def _mask_loss(self, proto: Tensor, coefficients: Tensor, positive: Tensor,
-                   gt_index: Tensor, targets: List[dict], proto_masks: List[Tensor]) -> Tensor:
-        """Sum over images of the area-normalised, GT-box-cropped mask BCE of positive priors."""
+                   gt_index: Tensor, targets: List[dict], proto_masks: List[Tensor],
+                   maskiou_samples: Optional[list] = None) -> Tensor:
+        """Sum over images of the area-normalised, GT-box-cropped mask BCE of positive priors.
+
+        With a ``maskiou_samples`` list, each image's (cropped soft masks ``[D, Hp, Wp]``, GT
+        masks ``[D, Hp, Wp]``, labels ``[D]``) is appended to it for the mask-IoU term.
+        """
         _, height, width, _ = proto.shape
         total = proto.sum() * 0.0  # keeps the prototypes in the graph when nothing is positive
         for image in range(proto.shape[0]):
@@ -251,6 +273,13 @@ class YolactCriterion(nn.Module):
             # (Hp, Wp, M) @ (M, D) -> (Hp, Wp, D)
             pred = torch.sigmoid(proto[image] @ coefficients[image, priors].t())
             pred = crop_to_boxes(pred, boxes)
+            if maskiou_samples is not None:  # (Hp, Wp, D) -> (D, Hp, Wp)
+                maskiou_samples.append((pred.permute(2, 0, 1), mask_t.permute(2, 0, 1),
+                                        targets[image]['labels'][matched]))
+            if not bool(torch.isfinite(pred).all()):
+                # binary_cross_entropy asserts on NaN (a device-side abort on CUDA); return NaN
+                # instead, so that the training loop's finiteness guard reports the loss terms.
+                return total + float('nan')
             bce = F.binary_cross_entropy(pred.clamp(0.0, 1.0), mask_t, reduction='none')
             # Box area in prototype pixels; degenerate boxes (which upstream's augmentation
             # removes) are clamped to one pixel instead of dividing by zero.
@@ -258,6 +287,16 @@ class YolactCriterion(nn.Module):
                     * height).clamp(min=1.0)
             total = total + (bce.sum(dim=(0, 1)) / area).sum() * scale
         return total
+
+    def _maskiou_loss(self, samples: List[Tuple[Tensor, Tensor, Tensor]],
+                      proto: Tensor) -> Tensor:
+        """Mask-IoU term over the masks :meth:`_mask_loss` collected, unnormalised."""
+        if not samples:  # still run the scorer, so its parameters get (zero) gradients
+            empty = proto.new_zeros((0, *proto.shape[1:3]))
+            samples = [(empty, empty, torch.zeros(0, dtype=torch.int64, device=proto.device))]
+        pred, gt, labels = (torch.cat(parts) for parts in zip(*samples))  # (sum D, ...)
+        return maskiou_loss(self.mask_scorer, pred, gt, labels,
+                            discard_area=self.maskiou_discard_area)
 
     @staticmethod
     def _semantic_loss(segm: Tensor, targets: List[dict]) -> Tensor:
@@ -279,12 +318,20 @@ class YolactCriterion(nn.Module):
         return total / (height * width) / batch
 
 
-def build_criterion(config: Optional[LossConfig] = None) -> YolactCriterion:
-    """Build the criterion a :class:`LossConfig` describes (context only if its weight > 0)."""
+def build_criterion(config: Optional[LossConfig] = None, *,
+                    mask_scorer: Optional[nn.Module] = None) -> YolactCriterion:
+    """Build the criterion a :class:`LossConfig` describes (context only if its weight > 0).
+
+    ``mask_scorer``: a YOLACT++ model's ``maskiou_net`` (``model.maskiou_net``; ``None`` for
+    YOLACT), trained by ``loss_maskiou`` unless its weight is 0.
+    """
     config = config or LossConfig()
+    if config.weights.maskiou <= 0:
+        mask_scorer = None
     return YolactCriterion(
         pos_threshold=config.pos_threshold, neg_threshold=config.neg_threshold,
         crowd_threshold=config.crowd_threshold, negpos_ratio=config.negpos_ratio,
         masks_to_train=config.masks_to_train, context=config.weights.context > 0,
         context_samples=config.context_samples, context_bandwidth=config.context_bandwidth,
-        context_neighbourhood=config.context_neighbourhood)
+        context_neighbourhood=config.context_neighbourhood, mask_scorer=mask_scorer,
+        maskiou_discard_area=config.maskiou_discard_area)

@@ -26,8 +26,8 @@ class ResNetBackbone(nn.Module):
     """torchvision ResNet without its classifier; ``forward`` returns the four stage outputs.
 
     ``deformable_layers[s]`` lists the blocks of stage ``s`` whose 3x3 ``conv2`` becomes a
-    :class:`DeformableConv2d` (YOLACT++). Attention modules live under ``stage_attention`` so their keys can never collide with (or be
-    silently filtered as) upstream's backbone keys.
+    :class:`DeformableConv2d` (YOLACT++). Attention modules live under ``stage_attention`` so
+    their keys can never collide with (or be silently filtered as) upstream's backbone keys.
     """
 
     def __init__(self, name: str, attention: AttentionConfig, *,

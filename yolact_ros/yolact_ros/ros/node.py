@@ -6,7 +6,8 @@ publishers; activate warms up, starts the worker thread and subscribes; deactiva
 stops the worker and frees GPU memory; cleanup drops the model and publishers.
 
 The subscription callback only stores the newest frame (:class:`FrameSlot`); one worker thread
-converts it, runs the model and publishes, so the node never falls behind the camera.
+converts it, runs the model and publishes, so the node never falls behind the camera. The frame
+itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in ``yolact bag``.
 """
 
 import functools
@@ -29,16 +30,15 @@ from rclpy.qos import (
     DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
+from yolact_ros_msgs.msg import InstanceArray
 
+from yolact_ros.ros.frame_pipeline import (
+    BadFrameError, FrameResult, InferenceError, OutputOptions, process_frame)
 from yolact_ros.ros.frame_slot import FrameSlot
-from yolact_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
-from yolact_ros.ros.mask_encoding import ENCODINGS
 from yolact_ros.ros.messages import (
-    build_detection_array, build_diagnostics, build_header, build_image, build_instance_array,
-    build_label_info, label_image, latency_ms, ros_message_types, select_classes)
+    build_diagnostics, build_header, build_label_info, ros_message_types)
 from yolact_ros.ros.params import check_classes, NodeParams, PARAM_SPECS, ParamSpec, SPECS
 from yolact_ros.ros.stats import LatencyWindow, RateMeter
-from yolact_ros_msgs.msg import InstanceArray
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
@@ -62,7 +62,7 @@ def parameter_descriptor(spec: ParamSpec) -> ParameterDescriptor:
     """Return the ROS descriptor (type, range, description) of one parameter spec."""
     description = spec.description
     if not spec.runtime:
-        description += ' Applied at the next configure.'
+        description += f' Applied {spec.applies}.'
     descriptor = ParameterDescriptor(
         name=spec.name, description=description, additional_constraints=spec.constraints)
     default = spec.default
@@ -148,7 +148,6 @@ class SegmentNode(LifecycleNode):
         self._bad_frames = 0
         self._errors = 0
         self._last_error = ''
-        self._received_at_activate = 0
         self._unreported_drops = 0
         self._last_overlay = -float('inf')
 
@@ -180,9 +179,10 @@ class SegmentNode(LifecycleNode):
         if self._segmenter is not None and _POSTPROCESS_PARAMS & set(values):
             self._segmenter.postprocess = updated.postprocess()
         self._params = updated
-        deferred = sorted(name for name in values if not SPECS[name].runtime)
+        deferred = [f'{name} {SPECS[name].applies}' for name in sorted(values)
+                    if not SPECS[name].runtime]
         if deferred:
-            self.get_logger().info(f'{", ".join(deferred)} will apply at the next configure')
+            self.get_logger().info(f'new value applies later: {"; ".join(deferred)}')
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------ lifecycle
@@ -202,8 +202,8 @@ class SegmentNode(LifecycleNode):
         try:
             segmenter = self._factory(params)
         except Exception as error:  # any loader failure fails the transition
-            self.get_logger().error(f"configure failed: cannot load weights '{weights}': "
-                                    f'{error}')
+            self.get_logger().error(f"configure failed: cannot load weights '{weights}' "
+                                    f'(device {params.device}, half {params.half}): {error}')
             return FAILURE
         reason = check_classes(params.classes, segmenter.class_names)
         if reason is not None:
@@ -238,8 +238,9 @@ class SegmentNode(LifecycleNode):
             return FAILURE
         params = self._applied
         self._stop.clear()
-        self._slot = FrameSlot()
-        self._unreported_drops = 0
+        self._slot = FrameSlot()  # counters (diagnostics) are since activation
+        self._unreported_drops = self._processed = self._bad_frames = self._errors = 0
+        self._last_error = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()
         if params.image_transport == 'compressed':
@@ -334,54 +335,40 @@ class SegmentNode(LifecycleNode):
             self._process(msg)
 
     def _process(self, msg) -> None:
+        params = self._params
+        pubs = self._outputs
+        now = time.monotonic()
+        overlay_due = (params.publish_overlay and pubs['overlay'].get_subscription_count() > 0
+                       and now - self._last_overlay >= 1.0 / params.overlay_max_rate)
+        options = OutputOptions.from_params(
+            params, overlay=overlay_due,
+            instance_mask=(params.publish_instance_mask
+                           and pubs['instance_mask'].get_subscription_count() > 0))
         try:
-            if isinstance(msg, CompressedImage):
-                image = compressed_to_bgr(msg.format, msg.data)
-            else:
-                image = image_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                                     bool(msg.is_bigendian))
-        except ValueError as error:
+            result = process_frame(msg, self._segmenter, self._types, options,
+                                   dropped_frames=self._unreported_drops,
+                                   now_ns=lambda: self.get_clock().now().nanoseconds)
+        except BadFrameError as error:
             self._bad_frames += 1
             self.get_logger().warning(f"skipping bad frame on '{self._input_topic}': {error}",
                                       throttle_duration_sec=5.0)
             return
-        params = self._params
-        try:
-            detections = self._segmenter(image)
-        except Exception as error:  # keep serving; reported in diagnostics
+        except InferenceError as error:  # keep serving; reported in diagnostics
             self._errors += 1
             self._last_error = str(error)
             self.get_logger().error(f'inference failed: {error}', throttle_duration_sec=5.0)
             return
-        detections = select_classes(detections, params.classes)
-        self._publish(msg.header, image, detections, params)
-
-    def _publish(self, header, image, detections, params: NodeParams) -> None:
-        types, pubs = self._types, self._outputs
-        latency = latency_ms(header.stamp, self.get_clock().now().nanoseconds)
-        if params.publish_instances:
-            pubs['instances'].publish(build_instance_array(
-                types, header, detections, encoding=ENCODINGS[params.mask_encoding],
-                dropped_frames=self._unreported_drops, latency=latency))
-        self._unreported_drops = 0
-        if params.publish_detections:
-            pubs['detections'].publish(build_detection_array(
-                types, header, detections, class_id=params.detection_class_id))
-        mask_pub = pubs['instance_mask']
-        if params.publish_instance_mask and mask_pub.get_subscription_count() > 0:
-            mask_pub.publish(build_image(types, header, label_image(detections), 'mono16'))
-        overlay_pub = pubs['overlay']
-        now = time.monotonic()
-        if (params.publish_overlay and overlay_pub.get_subscription_count() > 0
-                and now - self._last_overlay >= 1.0 / params.overlay_max_rate):
-            from yolact_ros.visualize import draw_overlay
-
+        if 'overlay' in result.messages:
             self._last_overlay = now
-            overlay_pub.publish(build_image(types, header, draw_overlay(image, detections),
-                                            'bgr8'))
+        self._publish(result)
+
+    def _publish(self, result: FrameResult) -> None:
+        for topic, message in result.messages.items():
+            self._outputs[topic].publish(message)
+        self._unreported_drops = 0
         self._processed += 1
         self._output_rate.tick()
-        self._latency.add(latency)
+        self._latency.add(result.latency_ms)
 
     # ------------------------------------------------------------------ monitoring
 

@@ -21,8 +21,8 @@ class ParamSpec:
         name: parameter name.
         default: default value; its Python type is the parameter type (``tuple`` = string array).
         description: one line shown by ``ros2 param describe``.
-        runtime: ``True`` if a change applies at once; ``False`` if it applies at the next
-            configure (model, device, input subscription) or start (``autostart``).
+        runtime: ``True`` if a change applies at once, else it applies when ``applies`` says
+            (model, device and input at the next configure, ``autostart`` at start).
         min_value, max_value: inclusive range of a number.
         choices: allowed values of a string.
     """
@@ -34,6 +34,7 @@ class ParamSpec:
     min_value: Optional[float] = None
     max_value: Optional[float] = None
     choices: Tuple[str, ...] = ()
+    applies: str = 'at the next configure'
 
     @property
     def constraints(self) -> str:
@@ -84,9 +85,10 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec('overlay_max_rate', 10.0, 'Most overlay images per second.', min_value=0.01,
               max_value=120.0),
     ParamSpec('no_image_timeout', 5.0, 'Seconds after activation without an image before '
-              'warning (once) about the input topic.', min_value=0.1, max_value=3600.0),
+              'warning (once) about the input topic.', runtime=False, applies='at the next '
+              'activate', min_value=0.1, max_value=3600.0),
     ParamSpec('autostart', True, 'Configure and activate at start, without a lifecycle '
-              'manager.', runtime=False),
+              'manager.', runtime=False, applies='at start'),
 )
 
 SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAM_SPECS}

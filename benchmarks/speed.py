@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Segmenter latency per stage and end to end, for several backends side by side on one machine.
+
+    python benchmarks/speed.py --config yolact_resnet50 --device cpu --batch 4 --iterations 10
+    python benchmarks/speed.py --config yolact_base --device cuda --batch 8 --iterations 50 \
+        --backends eager,eager-fp16,torch-fp16-cl
+
+Backends (``--backends``, comma-separated; the first is the baseline of the ratios) are a base
+name and options joined by ``-``, e.g. ``torch-fp16-cl``:
+
+- ``eager``: the seed's path: eager torch, BatchNorm as is, every mask upsampled over the
+  whole image. ``torch``: today's default Segmenter: BatchNorm folded, each mask upsampled over
+  its window only. ``onnxruntime``, ``tensorrt``: exported networks (window masks).
+- options: ``fp16`` (half precision, CUDA), ``cl`` (channels-last weights), ``compile``
+  (``torch.compile``), ``full`` (whole-image masks), ``windows`` (window masks).
+
+Every backend runs the same images, interleaved (one call of each in turn, per iteration), so a
+load change on a shared machine hits them all alike. Per call the Segmenter's own stage times
+are kept (preprocess, network, postprocess); Fast NMS is timed by replaying the postprocessor's
+``detect`` on that backend's network outputs, and masks = postprocess - NMS (including the
+copy of the results to NumPy). fps = images per second at the p50 latency.
+
+The node's path (``image message in -> messages out``) is the Segmenter's end to end plus the
+node's own work, timed on each backend's detections: the ``sensor_msgs/Image`` (rgb8) to BGR
+conversion and building ``instances`` (BITMAP_ROI masks) and ``detections``, with rclpy's
+message classes where importable, else rosbags', else plain stand-in objects (said in the
+output). Publishing (DDS) is not included.
+
+Weights: ``--weights``, else the shared parity checkpoint for ``yolact_resnet50`` when present
+(calibrated: 100 detections on its image), else random weights with score threshold 0, which
+also keeps 100 detections (the most the postprocessor returns: its worst case).
+"""
+
+import argparse
+import copy
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import platform
+import statistics
+import tempfile
+import time
+from types import SimpleNamespace
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('YOLACT_SHARED_DIR', REPO_ROOT.parent / 'shared'))
+REFERENCE = SHARED / 'reference' / 'upstream'
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one benchmarked backend is built."""
+
+    runtime: str = 'torch'  # torch, onnxruntime or tensorrt
+    half: bool = False
+    fold_bn: bool = True
+    full_upsample: bool = False
+    channels_last: bool = False
+    compile_model: bool = False
+
+
+BASES = {'eager': Variant(fold_bn=False, full_upsample=True), 'torch': Variant(),
+         'onnxruntime': Variant(runtime='onnxruntime'), 'tensorrt': Variant(runtime='tensorrt')}
+OPTIONS = {'fp16': {'half': True}, 'cl': {'channels_last': True},
+           'compile': {'compile_model': True}, 'full': {'full_upsample': True},
+           'windows': {'full_upsample': False}}
+
+
+def parse_variant(name: str) -> Variant:
+    """Turn ``base[-option...]`` into a :class:`Variant`; unknown parts exit with the list."""
+    from dataclasses import replace
+
+    base, *options = name.split('-')
+    if base not in BASES or any(option not in OPTIONS for option in options):
+        raise SystemExit(f'unknown backend {name!r}: use one of {", ".join(BASES)} with '
+                         f'options {", ".join(OPTIONS)} joined by "-"')
+    variant = BASES[base]
+    for option in options:
+        variant = replace(variant, **OPTIONS[option])
+    if variant.runtime != 'torch' and (variant.channels_last or variant.compile_model):
+        raise SystemExit(f'{name}: cl and compile apply to eager and torch only')
+    return variant
+
+
+def load_network(args: argparse.Namespace):
+    """Return ``(model, config, image, weights label, score threshold)``."""
+    import torch
+
+    from yolact_ros.config import get_config
+
+    image = None
+    reference = REFERENCE / 'yolact_resnet50_ref.npz'
+    if args.image:
+        import cv2
+
+        image = cv2.imread(args.image)
+        if image is None:
+            raise SystemExit(f'cannot read image {args.image}')
+    elif reference.is_file():
+        image = np.load(reference)['image_bgr']
+    weights = args.weights
+    if weights is None and args.config == 'yolact_resnet50':
+        checkpoint = REFERENCE / 'yolact_resnet50_ref_fp16.pth'
+        weights = str(checkpoint) if checkpoint.is_file() else None
+    if weights is not None:
+        from yolact_ros.checkpoint import load_model
+
+        model, config = load_model(weights, args.config)
+        label, threshold = Path(weights).name, 0.05
+    else:
+        from yolact_ros.modeling import build_model
+
+        torch.manual_seed(0)
+        config = get_config(args.config)
+        model, label, threshold = build_model(config).eval(), 'random weights', 0.0
+    if image is None:
+        image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    return model, config, image, label, threshold
+
+
+def make_segmenter(name: str, model, config, *, device: str, threshold: float, workdir: Path):
+    """Build the Segmenter of one variant from the (unmodified) eager model."""
+    import torch
+
+    from yolact_ros.config import PostprocessConfig
+    from yolact_ros.inference import fold_batchnorm, Segmenter
+
+    variant = parse_variant(name)
+    postprocess = PostprocessConfig(score_threshold=threshold)
+    if variant.runtime == 'torch':
+        network = copy.deepcopy(model)
+        if variant.fold_bn:
+            network = fold_batchnorm(network)
+        segmenter = Segmenter(network, config, device=device, half=variant.half,
+                              postprocess=postprocess, channels_last=variant.channels_last)
+        if variant.compile_model:
+            segmenter.model = torch.compile(segmenter.model)
+    else:
+        from yolact_ros.export.onnx import export_onnx
+
+        report = export_onnx(model, config, workdir / f'{name}.onnx', dynamic_batch=True,
+                             half=variant.half, device=device)
+        print(f'  {name}: {report.summary()}')
+        if variant.runtime == 'onnxruntime':
+            from yolact_ros.export.backends import OnnxRuntimeBackend
+
+            backend = OnnxRuntimeBackend(report.path, device=device)
+        else:
+            from yolact_ros.export.tensorrt import build_engine, TensorRTBackend
+
+            engine = build_engine(report.path, workdir / f'{name}.engine', half=variant.half)
+            backend = TensorRTBackend(engine, device=device)
+        segmenter = Segmenter(backend, config, postprocess=postprocess)
+    # The seed's postprocessing, for the baseline (a benchmark may reach inside).
+    segmenter._postprocessor.full_upsample = variant.full_upsample
+    return segmenter
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work (a no-op on CPU)."""
+    import torch
+
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def timed(function: Callable, device: str) -> Tuple[float, object]:
+    """Return ``(milliseconds, result)`` of one call, GPU work included."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = function()
+    synchronize(device)
+    return (time.perf_counter() - start) * 1e3, result
+
+
+def message_types() -> Tuple[str, object]:
+    """Return ``(binding, MessageTypes)``: rclpy's, rosbags', or plain stand-in objects."""
+    try:
+        from node_overhead import message_types as ros_or_rosbags
+
+        return ros_or_rosbags()
+    except ImportError:
+        from yolact_ros.ros.messages import MessageTypes
+
+        fields = MessageTypes.__dataclass_fields__
+        make = {name: (lambda **kwargs: SimpleNamespace(**kwargs)) for name in fields}
+        make.update(u8=np.asarray, u32=np.asarray, f64=np.asarray, level=int)
+        return 'stand-in objects (no rclpy, no rosbags)', MessageTypes(**make)
+
+
+def node_work(types, image: np.ndarray, detections) -> Callable[[], object]:
+    """Return the node's own work on one frame: rgb8 message fields -> BGR, messages out."""
+    from yolact_ros.ros.image_conversion import image_to_bgr
+    from yolact_ros.ros.mask_encoding import BITMAP_ROI
+    from yolact_ros.ros.messages import (
+        build_detection_array, build_header, build_instance_array, select_classes)
+
+    height, width = image.shape[:2]
+    data = np.ascontiguousarray(image[:, :, ::-1]).tobytes()  # as an rgb8 camera sends it
+    header = build_header(types, 1, 'camera')
+
+    def run():
+        image_to_bgr('rgb8', height, width, width * 3, data)
+        kept = select_classes(detections, ())
+        return (build_instance_array(types, header, kept, encoding=BITMAP_ROI),
+                build_detection_array(types, header, kept))
+
+    return run
+
+
+def agreement(ours, reference) -> str:
+    """Describe how ``ours`` detections match ``reference``: class, box +-1 px, mask IoU."""
+    unmatched = set(range(len(ours)))
+    ious = []
+    for index in range(len(reference)):
+        candidates = [i for i in unmatched if ours.class_ids[i] == reference.class_ids[index]
+                      and np.abs(ours.boxes[i] - reference.boxes[index]).max() <= 1]
+        if not candidates:
+            continue
+        best = min(candidates, key=lambda i: abs(ours.scores[i] - reference.scores[index]))
+        unmatched.remove(best)
+        union = np.logical_or(ours.masks[best], reference.masks[index]).sum()
+        both = np.logical_and(ours.masks[best], reference.masks[index]).sum()
+        ious.append(1.0 if union == 0 else both / union)
+    iou = f', min mask IoU {min(ious):.4f}' if ious else ''
+    return (f'{len(ious)}/{len(reference)} detections match (class, box +-1 px){iou}; '
+            f'{len(ours)} found')
+
+
+def percentile(values: List[float], q: float) -> float:
+    """Return the ``q``-th percentile of ``values``, ``q`` in [0, 100]."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+def machine_line(device: str) -> str:
+    """Name the machine: CPU model and cores or GPU, library versions, load average."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                cpu = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    where = f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ' \
+            f'({torch.get_num_threads()} threads)'
+    if device.startswith('cuda'):
+        where = f'{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}); ' + where
+    try:
+        import onnxruntime
+
+        where += f', onnxruntime {onnxruntime.__version__}'
+    except ImportError:
+        pass
+    return where
+
+
+def load_average() -> str:
+    """Return the 1-minute load average, or n/a."""
+    try:
+        return f'{os.getloadavg()[0]:.2f}'
+    except OSError:
+        return 'n/a'
+
+
+def run(args: argparse.Namespace) -> None:
+    """Build every backend, time them interleaved, print the tables."""
+    import torch
+
+    from yolact_ros.postprocess import Postprocessor
+
+    names = [name.strip() for name in args.backends.split(',') if name.strip()]
+    for name in names:
+        parse_variant(name)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, config, image, label, threshold = load_network(args)
+    device = args.device
+    batches = sorted({1, args.batch})
+    frames = [image] * max(batches)
+    print(f'machine: {machine_line(device)}')
+    print(f'model: {config.name} at {config.input_size} px, {label}; image '
+          f'{image.shape[1]}x{image.shape[0]}; device {device}; batch sizes {batches}; '
+          f'{args.iterations} iterations after {args.warmup} warm-up, interleaved')
+    load_before = load_average()
+    with tempfile.TemporaryDirectory() as scratch:
+        segmenters = {name: make_segmenter(name, model, config, device=device,
+                                           threshold=threshold, workdir=Path(scratch))
+                      for name in names}
+        replay = {}  # (name, batch) -> network outputs, for timing Fast NMS alone
+        for name, segmenter in segmenters.items():
+            postprocessor = Postprocessor(segmenter.postprocess)
+            for batch in batches:
+                with torch.inference_mode():
+                    inputs = segmenter.preprocessor(frames[:batch])
+                    outputs = {k: v.float() for k, v in segmenter.model(inputs).items()}
+                replay[name, batch] = (postprocessor, outputs)
+        times: Dict[Tuple[str, int, str], List[float]] = {}
+        results = {}
+        from tqdm import tqdm
+
+        for iteration in tqdm(range(args.warmup + args.iterations), desc='iterations',
+                              unit='it'):
+            for name, segmenter in segmenters.items():
+                for batch in batches:
+                    elapsed, detections = timed(lambda: segmenter(frames[:batch]), device)
+                    postprocessor, outputs = replay[name, batch]
+                    with torch.inference_mode():
+                        nms_ms, _ = timed(lambda: postprocessor.detect(outputs), device)
+                    if iteration < args.warmup:
+                        continue
+                    stage = detections[0].times
+                    for key, value in (('preprocess', stage.preprocess_ms),
+                                       ('network', stage.inference_ms),
+                                       ('postprocess', stage.postprocess_ms),
+                                       ('nms', nms_ms),
+                                       ('masks', max(stage.postprocess_ms - nms_ms, 0.0)),
+                                       ('total', elapsed)):
+                        times.setdefault((name, batch, key), []).append(value)
+                    results[name] = detections[0]
+        binding, types = message_types()
+        node = {name: [timed(node_work(types, image, results[name]), 'cpu')[0]
+                       for _ in range(max(args.iterations, 5))] for name in names}
+    print(f'load average (1 min): {load_before} before, {load_average()} after')
+    print_tables(names, batches, times, node, results, binding)
+
+
+def print_tables(names, batches, times, node, results, binding) -> None:
+    """Print the stage table, the node-path table and the agreement with the baseline."""
+    baseline = names[0]
+
+    def p50(name, batch, key):
+        return statistics.median(times[name, batch, key])
+
+    print('\n| backend | batch | preprocess | network | NMS | masks | end-to-end p50 / p95 '
+          f'(ms) | fps | vs {baseline} |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for batch in batches:
+        for name in names:
+            total = times[name, batch, 'total']
+            speedup = p50(baseline, batch, 'total') / p50(name, batch, 'total')
+            print(f'| {name} | {batch} | {p50(name, batch, "preprocess"):.1f} | '
+                  f'{p50(name, batch, "network"):.1f} | {p50(name, batch, "nms"):.1f} | '
+                  f'{p50(name, batch, "masks"):.1f} | {statistics.median(total):.1f} / '
+                  f'{percentile(total, 95):.1f} | {1e3 * batch / statistics.median(total):.1f}'
+                  f' | {speedup:.2f}x |')
+    print(f'\nnode path, batch 1 (image message in -> instances + detections out; {binding}):')
+    print('| backend | node overhead p50 / p95 (ms) | node end-to-end p50 (ms) | fps |')
+    print('|---|---|---|---|')
+    for name in names:
+        overhead = statistics.median(node[name])
+        end_to_end = p50(name, 1, 'total') + overhead
+        print(f'| {name} | {overhead:.1f} / {percentile(node[name], 95):.1f} | '
+              f'{end_to_end:.1f} | {1e3 / end_to_end:.1f} |')
+    print(f'\nagreement with {baseline} (first image):')
+    for name in names[1:]:
+        print(f'  {name}: {agreement(results[name], results[baseline])}')
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Parse the options and run."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', default='yolact_resnet50', help='model config name')
+    parser.add_argument('--weights', help='checkpoint (default: see the module docstring)')
+    parser.add_argument('--image', help='BGR image file (default: the parity image, else '
+                        '640x480 noise)')
+    parser.add_argument('--device', default='cpu', help='cpu or cuda')
+    parser.add_argument('--backends', default='eager,torch,onnxruntime',
+                        help='comma-separated, the first is the baseline (see above)')
+    parser.add_argument('--batch', type=int, default=4, help='the larger batch size N')
+    parser.add_argument('--iterations', type=int, default=10, help='timed calls per backend')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed calls first')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    main()

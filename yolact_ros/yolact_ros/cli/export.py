@@ -1,0 +1,80 @@
+"""``yolact export``: the network to ONNX, TorchScript or a TensorRT engine, parity-checked."""
+
+import argparse
+from pathlib import Path
+
+from yolact_ros.cli import CommandError
+
+SUFFIXES = {'onnx': '.onnx', 'torchscript': '.pt', 'engine': '.engine'}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand."""
+    parser = subparsers.add_parser(
+        'export', help='export the network to ONNX, TorchScript or a TensorRT engine',
+        description='Write the network (raw outputs loc, conf, mask_coef, proto; Fast NMS and '
+                    'masks stay in Python) with its config in the file, and print the max abs '
+                    'error of the exported network against eager torch.')
+    parser.add_argument('--weights', required=True,
+                        help='.safetensors (project) or upstream .pth checkpoint')
+    parser.add_argument('--config', help='config name (default: read from / inferred for '
+                        'the weights file)')
+    parser.add_argument('--format', dest='export_format', choices=tuple(SUFFIXES),
+                        default='onnx', help='onnx (default), torchscript or engine (TensorRT, '
+                        'built for this GPU)')
+    parser.add_argument('--output', type=Path, default=None,
+                        help='destination (default: beside the weights, .onnx / .pt / .engine)')
+    parser.add_argument('--half', action='store_true',
+                        help='float16 network (needs CUDA)')
+    parser.add_argument('--dynamic-batch', action='store_true',
+                        help='free batch dimension (ONNX, engine; default: batch 1)')
+    parser.add_argument('--max-batch', type=int, default=8,
+                        help='largest batch of a dynamic-batch engine (default 8)')
+    parser.add_argument('--opset', type=int, default=None,
+                        help='ONNX opset (default 17)')
+    parser.add_argument('--device', default='auto', help='where to trace: auto, cpu, cuda')
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export and print where the file went and its parity with eager torch."""
+    from yolact_ros.checkpoint import CheckpointError, load_model
+    from yolact_ros.export.onnx import DEFAULT_OPSET, export_onnx
+    from yolact_ros.inference import resolve_device
+
+    weights = Path(args.weights)
+    output = args.output or weights.with_suffix(SUFFIXES[args.export_format])
+    try:
+        if args.export_format == 'engine':
+            from yolact_ros.export.tensorrt import import_tensorrt
+
+            import_tensorrt()  # before minutes of export: says how to get it
+        device = resolve_device(args.device)
+        if args.half and device.type != 'cuda':
+            raise CommandError(f'--half needs a CUDA device, got {device.type}')
+        if args.export_format == 'engine' and device.type != 'cuda':
+            raise CommandError('--format engine builds for the GPU it runs on: no CUDA device '
+                               'here')
+        model, config = load_model(weights, args.config)
+        opset = args.opset or DEFAULT_OPSET
+        if args.export_format == 'torchscript':
+            from yolact_ros.export.torchscript import export_torchscript
+
+            report = export_torchscript(model, config, output, half=args.half, device=device)
+            print(report.summary())
+            return 0
+        onnx_path = output if args.export_format == 'onnx' else output.with_suffix('.onnx')
+        report = export_onnx(model, config, onnx_path, opset=opset,
+                             dynamic_batch=args.dynamic_batch, half=args.half, device=device)
+        print(report.summary())
+        if args.export_format == 'engine':
+            from yolact_ros.export.tensorrt import build_engine, engine_parity, sidecar_path
+
+            engine = build_engine(onnx_path, output, max_batch=args.max_batch)
+            errors = engine_parity(engine, model, device)
+            parity = ', '.join(f'{name} {error:.2e}' for name, error in errors.items())
+            print(f'wrote {engine} (TensorRT, {"fp16" if args.half else "fp32"}) and '
+                  f'{sidecar_path(engine)}; max abs error vs eager torch: {parity}')
+        return 0
+    except (CheckpointError, ValueError) as error:
+        raise CommandError(str(error)) from None

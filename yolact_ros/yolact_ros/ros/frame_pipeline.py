@@ -1,0 +1,186 @@
+"""One camera frame through the model: image message in, the node's output messages out.
+
+The one per-frame path of ``segment_node`` and ``yolact bag``, free of rclpy: decode a
+``sensor_msgs/Image`` or ``CompressedImage`` (any Python binding: only its fields are read) to BGR,
+run the Segmenter, apply the class allow-list and build the output messages with the classes of a
+:class:`~yolact_ros.ros.messages.MessageTypes`, all carrying the input header verbatim.
+"""
+
+from dataclasses import dataclass
+import time
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from yolact_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
+from yolact_ros.ros.mask_encoding import ENCODINGS
+from yolact_ros.ros.messages import (
+    build_detection_array, build_image, build_instance_array, label_image, latency_ms,
+    MessageTypes, select_classes)
+from yolact_ros.structures import Detections
+
+# Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
+FRAME_TOPICS: Tuple[str, ...] = ('instances', 'detections', 'instance_mask', 'overlay')
+
+
+class BadFrameError(ValueError):
+    """The image message cannot be decoded (unknown encoding, wrong step, corrupt JPEG, ...)."""
+
+
+class InferenceError(RuntimeError):
+    """The Segmenter raised on a decoded frame; the original exception is the ``__cause__``."""
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """Which output messages to build for a frame, and how.
+
+    Attributes:
+        classes: class-name allow-list; empty keeps every class.
+        mask_encoding: ``InstanceMask`` encoding of ``instances``: ``'bitmap_roi'`` or
+            ``'rle_coco'``.
+        detection_class_id: hypothesis ``class_id`` of ``detections``: ``'name'`` or ``'id'``.
+        instances, detections, instance_mask, overlay: build that topic's message.
+    """
+
+    classes: Tuple[str, ...] = ()
+    mask_encoding: str = 'bitmap_roi'
+    detection_class_id: str = 'name'
+    instances: bool = True
+    detections: bool = True
+    instance_mask: bool = False
+    overlay: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mask_encoding not in ENCODINGS:
+            raise ValueError(f'mask_encoding must be one of {", ".join(ENCODINGS)}, got '
+                             f'{self.mask_encoding!r}')
+        if self.detection_class_id not in ('name', 'id'):
+            raise ValueError("detection_class_id must be 'name' or 'id', got "
+                             f'{self.detection_class_id!r}')
+
+    @classmethod
+    def from_params(cls, params, *, instance_mask: bool, overlay: bool) -> 'OutputOptions':
+        """Return the options a :class:`~yolact_ros.ros.params.NodeParams` selects.
+
+        ``instance_mask`` and ``overlay`` say whether those images are wanted now (someone
+        subscribes, the overlay rate allows one); the ``publish_*`` toggles still apply.
+        """
+        return cls(classes=tuple(params.classes), mask_encoding=params.mask_encoding,
+                   detection_class_id=params.detection_class_id,
+                   instances=params.publish_instances, detections=params.publish_detections,
+                   instance_mask=params.publish_instance_mask and instance_mask,
+                   overlay=params.publish_overlay and overlay)
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Milliseconds spent per stage of one frame."""
+
+    decode_ms: float
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+    build_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        """Sum of the stages."""
+        return (self.decode_ms + self.preprocess_ms + self.inference_ms + self.postprocess_ms
+                + self.build_ms)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The outputs of one frame.
+
+    Attributes:
+        messages: output messages keyed by topic name (a subset of :data:`FRAME_TOPICS`, in
+            that order), each with the input message's header.
+        detections: the detections after the class allow-list (source-image pixels).
+        image: the decoded BGR ``uint8[H, W, 3]`` frame.
+        times: stage timings.
+        latency_ms: the ``latency_ms`` written into ``instances``.
+    """
+
+    messages: Dict[str, Any]
+    detections: Detections
+    image: np.ndarray
+    times: FrameTimes
+    latency_ms: float
+
+
+def decode_image(msg) -> np.ndarray:
+    """Return the BGR ``uint8[H, W, 3]`` pixels of an ``Image`` or ``CompressedImage`` message.
+
+    A message with a ``format`` field is taken as ``CompressedImage``.
+
+    Raises:
+        BadFrameError: the message cannot be decoded; the text says why.
+    """
+    try:
+        if hasattr(msg, 'format'):
+            return compressed_to_bgr(msg.format, msg.data)
+        return image_to_bgr(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                            bool(msg.is_bigendian))
+    except ValueError as error:
+        raise BadFrameError(str(error)) from None
+
+
+def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: MessageTypes,
+                  options: OutputOptions, *, dropped_frames: int = 0,
+                  now_ns: Optional[Callable[[], int]] = None) -> FrameResult:
+    """Segment one image message and build the output messages the options ask for.
+
+    Args:
+        msg: ``sensor_msgs/Image`` or ``CompressedImage`` of any binding (rclpy, rosbags).
+        segmenter: called with BGR ``uint8[H, W, 3]``, returns :class:`Detections` (the
+            :class:`~yolact_ros.inference.Segmenter`).
+        types: message classes of the binding to build the outputs with.
+        options: which messages to build, the allow-list and encodings.
+        dropped_frames: written into ``instances.dropped_frames``.
+        now_ns: clock read once inference is done, for ``instances.latency_ms`` (now minus
+            the image stamp: the node's). ``None`` (offline, ``yolact bag``): the latency is
+            the frame's own processing time up to then, as if it had arrived at its stamp.
+
+    Raises:
+        BadFrameError: the image cannot be decoded.
+        InferenceError: the segmenter raised.
+    """
+    start = time.perf_counter()
+    image = decode_image(msg)
+    decoded = time.perf_counter()
+    try:
+        detections = segmenter(image)
+    except Exception as error:  # any failure of the model is reported, not fatal here
+        raise InferenceError(str(error)) from error
+    detections = select_classes(detections, options.classes)
+    header = msg.header
+    if now_ns is not None:
+        latency = latency_ms(header.stamp, now_ns())
+    else:
+        latency = (time.perf_counter() - start) * 1e3
+    built_start = time.perf_counter()
+    messages: Dict[str, Any] = {}
+    if options.instances:
+        messages['instances'] = build_instance_array(
+            types, header, detections, encoding=ENCODINGS[options.mask_encoding],
+            dropped_frames=dropped_frames, latency=latency)
+    if options.detections:
+        messages['detections'] = build_detection_array(
+            types, header, detections, class_id=options.detection_class_id)
+    if options.instance_mask:
+        messages['instance_mask'] = build_image(types, header, label_image(detections),
+                                                'mono16')
+    if options.overlay:
+        from yolact_ros.visualize import draw_overlay
+
+        messages['overlay'] = build_image(types, header, draw_overlay(image, detections),
+                                          'bgr8')
+    stages = detections.times
+    times = FrameTimes(
+        decode_ms=(decoded - start) * 1e3, preprocess_ms=float(stages.preprocess_ms),
+        inference_ms=float(stages.inference_ms), postprocess_ms=float(stages.postprocess_ms),
+        build_ms=(time.perf_counter() - built_start) * 1e3)
+    return FrameResult(messages=messages, detections=detections, image=image, times=times,
+                       latency_ms=latency)
