@@ -47,6 +47,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--lr', type=float, default=4e-3, help='lr for a batch of 8')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument('--train-args', default='',
+                        help='more `yolact train` options for every run, e.g. "--no-augment"')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--parallel', type=int, default=1, help='training runs at once')
@@ -71,27 +73,36 @@ def make_data(args: argparse.Namespace) -> Dict[str, Path]:
     return paths
 
 
-def train_one(args: argparse.Namespace, data: Path, variant: str, seed: int) -> Path:
-    """Train one variant with one seed (a ``yolact train`` process); return its weights."""
+def train_one(args: argparse.Namespace, data: Path, variant: str, seed: int) -> tuple:
+    """Train one variant with one seed (a ``yolact train`` process).
+
+    Returns:
+        ``(weights, seconds)``; a run whose weights exist is not trained again.
+    """
+    import shlex
+
     run_dir = args.out / 'runs' / f'{variant.strip("+")}_s{seed}'
     weights = run_dir / 'model.safetensors'
-    if weights.is_file():
-        return weights
+    seconds_file = run_dir / 'seconds.txt'
+    if weights.is_file() and seconds_file.is_file():
+        return weights, float(seconds_file.read_text())
     command = [sys.executable, '-m', 'yolact_ros.cli.main', 'train',
                '--config', 'yolact_resnet18', '--data', str(data), '--init', 'none',
                '--input-size', str(args.size), '--iterations', str(args.iterations),
                '--batch-size', str(args.batch_size), '--lr', str(args.lr),
                '--seed', str(seed), '--device', args.device, '--workers', str(args.workers),
                '--checkpoint-every', str(args.iterations), '--out', str(run_dir),
-               *VARIANTS[variant]]
+               *shlex.split(args.train_args), *VARIANTS[variant]]
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(run_dir / 'train.log', 'w') as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
     if code != 0:
         raise RuntimeError(f'{variant} seed {seed} failed ({code}); see {run_dir}/train.log')
-    print(f'trained {variant} seed {seed} in {time.perf_counter() - started:.0f} s', flush=True)
-    return weights
+    seconds = time.perf_counter() - started
+    seconds_file.write_text(f'{seconds:.1f}')
+    print(f'trained {variant} seed {seed} in {seconds:.0f} s', flush=True)
+    return weights, seconds
 
 
 def occluded_mean_iou(dataset, results: List[dict]) -> float:
@@ -152,12 +163,14 @@ def summarise(runs: List[dict]) -> Dict[str, Dict[str, tuple]]:
 
 def table(summary: Dict[str, Dict[str, tuple]], runs: List[dict]) -> str:
     """Markdown table: mean +- std over seeds, then each seed's mask AP."""
-    lines = ['| variant | mask AP | box AP | occluded mIoU | mask AP per seed |',
-             '| --- | --- | --- | --- | --- |']
+    lines = ['| variant | mask AP | box AP | occluded mIoU | mask AP per seed | train time |',
+             '| --- | --- | --- | --- | --- | --- |']
     for variant, metrics in summary.items():
         cells = [f'{mean:.3f} ± {std:.3f}' for mean, std in metrics.values()]
-        seeds = ', '.join(f'{r["mask_AP"]:.3f}' for r in runs if r['variant'] == variant)
-        lines.append(f'| {variant} | ' + ' | '.join(cells) + f' | {seeds} |')
+        rows = [r for r in runs if r['variant'] == variant]
+        seeds = ', '.join(f'{r["mask_AP"]:.3f}' for r in rows)
+        minutes = sum(r.get('train_seconds', 0.0) for r in rows) / len(rows) / 60
+        lines.append(f'| {variant} | ' + ' | '.join(cells) + f' | {seeds} | {minutes:.1f} min |')
     return '\n'.join(lines)
 
 
@@ -207,11 +220,11 @@ def main() -> int:
         data = make_data(args)
         jobs = [(variant, seed) for seed in args.seeds for variant in VARIANTS]
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            weights = list(pool.map(lambda job: train_one(args, data['train'], *job), jobs))
+            trained = list(pool.map(lambda job: train_one(args, data['train'], *job), jobs))
         runs = []
-        for (variant, seed), path in zip(jobs, weights):
+        for (variant, seed), (path, seconds) in zip(jobs, trained):
             metrics = evaluate(path, data['val'], args.device)
-            runs.append({'variant': variant, 'seed': seed, **metrics})
+            runs.append({'variant': variant, 'seed': seed, 'train_seconds': seconds, **metrics})
             print(f'{variant:12} seed {seed}: mask AP {metrics["mask_AP"]:.4f}, box AP '
                   f'{metrics["box_AP"]:.4f}, occluded mIoU {metrics["occluded_mIoU"]:.4f}',
                   flush=True)
@@ -229,7 +242,8 @@ def main() -> int:
                    f'held-out images of {settings["size"]} px (`--occlusion high`), '
                    f'`yolact_resnet18` at input {settings["size"]}, {settings["iterations"]} '
                    f'iterations of batch {settings["batch_size"]}, lr {settings["lr"]}, '
-                   f'`--init none`, seeds {settings["seeds"]}, device `{settings["device"]}`; '
+                   f'`--init none {settings.get("train_args", "")}`, seeds {settings["seeds"]}, '
+                   f'device `{settings["device"]}`; '
                    f'contextual weight {report["context_weight"]}. Mean ± std over seeds.\n\n'
                    f'{markdown}\n\n![ablation](ablation.png)')
         write_readme(section)

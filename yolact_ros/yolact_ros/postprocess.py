@@ -127,7 +127,8 @@ class Postprocessor:
 
     Per image: keep priors whose best foreground score exceeds ``score_threshold``, Fast NMS per
     class, then boxes to pixels and masks assembled in prototype space, upsampled bilinearly
-    straight to the source size and thresholded.
+    straight to the source size (computed over each mask's window only: :func:`mask_windows`)
+    and thresholded.
 
     With a ``mask_scorer`` (YOLACT++'s ``maskiou_net``) each detection also gets a mask score:
     its box score times the IoU the scorer predicts for its cropped soft mask (prototype

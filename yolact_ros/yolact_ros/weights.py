@@ -8,6 +8,8 @@ import sys
 from typing import Dict, List, Optional
 
 MANIFEST_NAME = 'manifest.json'
+# The small model trained on synthetic shapes that ships in weights/ (see weights/README.md).
+DEMO_WEIGHTS = 'yolact_resnet18_synth.safetensors'
 
 
 class WeightsError(RuntimeError):
@@ -32,6 +34,11 @@ def weights_dir() -> Path:
             return candidate
     raise WeightsError('cannot find the weights manifest; looked in: '
                        + ', '.join(str(c) for c in candidates))
+
+
+def demo_weights() -> Path:
+    """Return the path of the bundled demo model (it may be missing in a partial install)."""
+    return weights_dir() / DEMO_WEIGHTS
 
 
 def cache_dir() -> Path:

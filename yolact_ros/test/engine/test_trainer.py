@@ -76,6 +76,8 @@ def test_config_round_trips_through_json_and_rejects_bad_values(tiny_config):
         TrainConfig(model=tiny_config, data='x', init='official')
     with pytest.raises(ValueError, match='batch_size must be >= 1, got 0'):
         TrainConfig(model=tiny_config, data='x', batch_size=0)
+    with pytest.raises(ValueError, match="augment must be one of .* got 'strong'"):
+        TrainConfig(model=tiny_config, data='x', augment='strong')
 
 
 def test_run_writes_weights_metrics_checkpoints_and_curve(reference_run):

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from yolact_ros.config import PostprocessConfig
-from yolact_ros.ros.params import NodeParams, PARAM_SPECS, SPECS, validate_param
+from yolact_ros.ros.params import (
+    load_segmenter, NodeParams, PARAM_SPECS, SPECS, validate_param)
 
 PARAMS_YAML = Path(__file__).resolve().parents[2] / 'config' / 'params.yaml'
 
@@ -35,6 +36,8 @@ def test_specs_and_dataclass_agree():
     ('image_transport', 'theora', 'not one of raw, compressed'),
     ('qos_reliability', 'fast', 'not one of best_effort, reliable'),
     ('device', 'gpu0', "'gpu0' is not 'auto'"),
+    ('device', 'mps', "'mps' is not 'auto'"),
+    ('backend', 'openvino', 'not one of torch, onnxruntime, tensorrt'),
     ('publish_overlay', 1, 'expected a bool'),
     ('classes', 'person', 'expected a list of strings'),
     ('classes', ['person', ' '], 'must not be empty'),
@@ -76,3 +79,10 @@ def test_params_yaml_declares_every_parameter_with_a_valid_value():
     assert set(values) | {'classes'} == set(SPECS)  # classes: unset means all classes
     params = NodeParams.from_values(values)
     assert params.qos_reliability == 'best_effort' and params.autostart is True
+
+
+def test_empty_weights_select_the_bundled_demo_model(monkeypatch, tmp_path):
+    monkeypatch.setenv('YOLACT_WEIGHTS_DIR', str(tmp_path))
+    (tmp_path / 'manifest.json').write_text('{"official": []}')
+    with pytest.raises(ValueError, match='yolact_resnet18_synth.safetensors'):
+        load_segmenter(NodeParams(weights=''))

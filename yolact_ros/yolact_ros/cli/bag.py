@@ -29,7 +29,7 @@ def _help(name: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bag`` subcommand."""
-    from yolact_ros.cli.demo import DEMO_WEIGHTS
+    from yolact_ros.weights import DEMO_WEIGHTS
 
     parser = subparsers.add_parser(
         'bag', help='segment the images of a rosbag2 (MCAP or sqlite3) into a new bag',

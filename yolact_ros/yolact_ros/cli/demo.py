@@ -5,7 +5,8 @@ import json
 from pathlib import Path
 from typing import List
 
-DEMO_WEIGHTS = 'yolact_resnet18_synth.safetensors'
+from yolact_ros.weights import DEMO_WEIGHTS
+
 VIDEO_NAME = 'scene.mp4'
 VIDEO_SIZE = (640, 480)  # width, height
 VIDEO_SEED = 0
@@ -32,10 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def default_weights() -> Path:
     """Return the bundled demo model's path (which may not exist)."""
     from yolact_ros.cli import CommandError
-    from yolact_ros.weights import weights_dir, WeightsError
+    from yolact_ros.weights import demo_weights, WeightsError
 
     try:
-        return weights_dir() / DEMO_WEIGHTS
+        return demo_weights()
     except WeightsError as error:
         raise CommandError(f'cannot locate the bundled demo model: {error}') from None
 

@@ -73,8 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--sync-bn', action='store_true',
                         help='synchronise BatchNorm statistics across processes')
     parser.add_argument('--no-amp', action='store_true', help='no mixed precision on CUDA')
-    parser.add_argument('--no-augment', action='store_true',
-                        help='no SSD augmentation (resize only)')
+    parser.add_argument('--augment', choices=('ssd', 'light', 'none'),
+                        help="ssd: upstream's SSD augmentation (default); light: photometric "
+                             'distortion and mirror only; none: resize only')
+    parser.add_argument('--no-augment', action='store_true', help='the same as --augment none')
     parser.add_argument('--clip-grad', type=float, metavar='NORM',
                         help='clip the gradient norm to NORM')
     parser.add_argument('--checkpoint-every', type=int, metavar='N',
@@ -98,7 +100,8 @@ def _given(args: argparse.Namespace) -> dict:
     names = ('config', 'data', 'val_data', 'out', 'init', 'weights', 'attention', 'shared_mlp',
              'contextual_weight', 'input_size', 'batch_size', 'iterations', 'lr', 'lr_steps',
              'warmup',
-             'freeze_bn', 'sync_bn', 'no_amp', 'no_augment', 'clip_grad', 'checkpoint_every',
+             'freeze_bn', 'sync_bn', 'no_amp', 'augment', 'no_augment', 'clip_grad',
+             'checkpoint_every',
              'val_every', 'val_max_images', 'workers', 'seed', 'device', 'export_half')
     return {name: getattr(args, name) for name in names
             if not any(getattr(args, name) is value for value in unset)}
@@ -141,7 +144,8 @@ def build_config(args: argparse.Namespace):
         'clip_grad_norm': args.clip_grad, 'val_max_images': args.val_max_images,
         'init': init, 'init_weights': args.weights,
         'freeze_bn': {None: None, 'auto': None, 'yes': True, 'no': False}[args.freeze_bn],
-        'sync_bn': args.sync_bn, 'amp': not args.no_amp, 'augment': not args.no_augment,
+        'sync_bn': args.sync_bn, 'amp': not args.no_amp,
+        'augment': 'none' if args.no_augment else (args.augment or 'ssd'),
         'export_half': args.export_half,
     }
     for name, field_name in (('batch_size', 'batch_size'), ('lr', 'lr'),

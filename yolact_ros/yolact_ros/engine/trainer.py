@@ -52,6 +52,9 @@ LOGGER = logging.getLogger(__name__)
 UPSTREAM_LR_STEPS = (0.35, 0.75, 0.875, 0.9375)
 UPSTREAM_ITERATIONS_AT_BATCH_8 = 800_000
 INIT_CHOICES = ('official', 'imagenet', 'none')
+# ssd: upstream's full SSD augmentation; light: photometric distortion and mirror only (no
+# expand / crop: short runs learn faster without the scale changes); none: resize only.
+AUGMENT_CHOICES = ('ssd', 'light', 'none')
 # Settings that may differ when a run is resumed: they do not change what is computed.
 RUNTIME_FIELDS = ('out_dir', 'device', 'workers', 'checkpoint_every', 'keep_checkpoints',
                   'val_every', 'val_max_images', 'init', 'init_weights')
@@ -87,7 +90,7 @@ class TrainConfig:
     sync_bn: bool = False
     amp: bool = True
     clip_grad_norm: Optional[float] = None
-    augment: bool = True
+    augment: str = 'ssd'
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     val_every: int = 0
@@ -116,6 +119,8 @@ class TrainConfig:
             raise ValueError(f'warmup_iterations must be >= 0, got {self.warmup_iterations}')
         if not all(0.0 < step <= 1.0 for step in self.lr_steps):
             raise ValueError(f'lr_steps are fractions of the run in (0, 1], got {self.lr_steps}')
+        if self.augment not in AUGMENT_CHOICES:
+            raise ValueError(f'augment must be one of {AUGMENT_CHOICES}, got {self.augment!r}')
         if self.init not in INIT_CHOICES:
             raise ValueError(f'init must be one of {INIT_CHOICES}, got {self.init!r}')
         if (self.init == 'official') != (self.init_weights is not None):
@@ -263,9 +268,14 @@ def load_official_weights(model: Yolact, config: ModelConfig, path: str) -> str:
 
 
 def _ignore_interrupts(worker_id: int) -> None:
-    """Data-loader workers leave SIGINT / SIGTERM to the main process (which checkpoints)."""
+    """Data-loader workers leave SIGINT / SIGTERM to the main process (which checkpoints).
+
+    A signal sent to the whole process group (Ctrl-C, ``docker stop``) would otherwise kill the
+    workers and crash the main process before it writes its interrupt checkpoint; the main
+    process shuts its workers down itself, and they exit when it dies.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def batches(dataset: CocoDataset, *, batch_size: int, context: DistributedContext, seed: int,
@@ -336,8 +346,11 @@ def build_datasets(config: TrainConfig) -> Tuple[CocoDataset, Optional[CocoDatas
     """
     model = config.model
     train_spec = resolve_dataset(config.data, 'train')
-    augmentation = SSDAugmentation(model.input_size, model.pixel_mean_bgr) if config.augment \
-        else None
+    augmentation = None
+    if config.augment != 'none':
+        light = config.augment == 'light'
+        augmentation = SSDAugmentation(model.input_size, model.pixel_mean_bgr,
+                                       expand=not light, crop=not light)
     common = {'input_size': model.input_size, 'pixel_mean_bgr': model.pixel_mean_bgr,
               'pixel_std_bgr': model.pixel_std_bgr}
     train_set = CocoDataset.from_spec(train_spec, augmentation=augmentation, skip_empty=True,
@@ -446,7 +459,7 @@ def train(config: TrainConfig, *, resume: Optional[str] = None,
         steps=config.step_iterations, gamma=config.lr_gamma))
     use_amp = config.amp and device.type == 'cuda'
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    criterion = build_criterion(config.losses)
+    criterion = build_criterion(config.losses, mask_scorer=model.maskiou_net)  # YOLACT++ only
     start = 0
     if state is not None:
         model.load_state_dict(state['model'])

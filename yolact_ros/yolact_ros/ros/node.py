@@ -37,7 +37,8 @@ from yolact_ros.ros.frame_pipeline import (
 from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import (
     build_diagnostics, build_header, build_label_info, ros_message_types)
-from yolact_ros.ros.params import check_classes, NodeParams, PARAM_SPECS, ParamSpec, SPECS
+from yolact_ros.ros.params import (
+    check_classes, load_segmenter, NodeParams, PARAM_SPECS, ParamSpec, SPECS)
 from yolact_ros.ros.stats import LatencyWindow, RateMeter
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
@@ -47,15 +48,6 @@ FAILURE = TransitionCallbackReturn.FAILURE
 _POSTPROCESS_PARAMS = {'score_threshold', 'nms_iou', 'top_k', 'max_detections', 'mask_threshold'}
 
 SegmenterFactory = Callable[[NodeParams], Any]
-
-
-def load_segmenter(params: NodeParams) -> Any:
-    """Load the :class:`~yolact_ros.inference.Segmenter` that ``params`` select."""
-    from yolact_ros.inference import Segmenter
-
-    return Segmenter.from_weights(
-        params.weights, config=params.config or None, device=params.device, half=params.half,
-        postprocess=params.postprocess())
 
 
 def parameter_descriptor(spec: ParamSpec) -> ParameterDescriptor:

@@ -47,8 +47,11 @@ class ParamSpec:
 
 
 PARAM_SPECS: Tuple[ParamSpec, ...] = (
-    ParamSpec('weights', '', 'Model weights file (checkpoint written by yolact train / export).',
+    ParamSpec('weights', '', 'Model weights: a .safetensors or official .pth checkpoint, or an '
+              '.onnx / .engine export; empty: the bundled synthetic-shapes demo model.',
               runtime=False),
+    ParamSpec('backend', 'torch', 'Inference backend: torch (eager), onnxruntime or tensorrt.',
+              runtime=False, choices=('torch', 'onnxruntime', 'tensorrt')),
     ParamSpec('config', '', 'Model config name; empty: the config stored in the weights.',
               runtime=False),
     ParamSpec('device', 'auto', 'Torch device: auto (CUDA if available), cpu, cuda, cuda:N.',
@@ -93,7 +96,7 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
 
 SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAM_SPECS}
 
-_DEVICE = re.compile(r'^(auto|cpu|cuda(:\d+)?|mps)$')
+_DEVICE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class NodeParams:
     """Values of all parameters (see :data:`PARAM_SPECS` for their meaning)."""
 
     weights: str = ''
+    backend: str = 'torch'
     config: str = ''
     device: str = 'auto'
     half: bool = False
@@ -208,7 +212,7 @@ def validate_param(name: str, value: Any,
 def _check_specific(name: str, value: Any,
                     class_names: Optional[Sequence[str]]) -> Optional[str]:
     if name == 'device' and not _DEVICE.match(value):
-        return f"{value!r} is not 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        return f"{value!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'"
     if name == 'nms_iou' and value <= 0.0:
         return 'nms_iou must be > 0'
     if name == 'mask_threshold' and not 0.0 < value < 1.0:
@@ -230,3 +234,17 @@ def check_classes(classes: Sequence[str],
         shown = ', '.join(class_names[:20]) + (', ...' if len(class_names) > 20 else '')
         return f'unknown class {", ".join(map(repr, unknown))}; the model has: {shown}'
     return None
+
+
+def load_segmenter(params: NodeParams) -> Any:
+    """Load the :class:`~yolact_ros.inference.Segmenter` that ``params`` select.
+
+    Empty ``weights`` selects the bundled demo model, so the node runs out of the box.
+    """
+    from yolact_ros.export.backends import load_segmenter as load_backend
+    from yolact_ros.weights import demo_weights
+
+    return load_backend(
+        params.weights or demo_weights(), backend=params.backend,
+        config=params.config or None, device=params.device, half=params.half,
+        postprocess=params.postprocess())
