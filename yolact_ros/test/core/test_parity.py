@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from reference_utils import mask_iou, reference_masks
 import torch
 
 from yolact_ros.checkpoint import load_model
@@ -27,17 +28,6 @@ def network_outputs(reference, reference_model):
     model, _ = reference_model
     with torch.no_grad():
         return model(torch.from_numpy(reference['input']))
-
-
-def reference_masks(reference):
-    packed = reference['pp_masks_packed']
-    shape = tuple(reference['pp_masks_shape'])
-    return np.unpackbits(packed, axis=1)[:, :shape[1] * shape[2]].reshape(shape).astype(bool)
-
-
-def mask_iou(mask_a, mask_b):
-    union = np.logical_or(mask_a, mask_b).sum()
-    return 1.0 if union == 0 else np.logical_and(mask_a, mask_b).sum() / union
 
 
 @pytest.mark.parametrize('name, reference_name', [

@@ -7,6 +7,7 @@ detections by box and class, not by rank.
 
 import numpy as np
 import pytest
+from reference_utils import mask_iou, reference_masks
 import torch
 
 from yolact_ros.checkpoint import load_model
@@ -62,17 +63,6 @@ def postprocessed(network_run, reference_model):
     postprocessor = Postprocessor(PostprocessConfig(), mask_scorer=model.maskiou_net)
     detections = postprocessor.detect(network_run[0])[0]
     return detections, postprocessor.to_image(detections, (480, 640))
-
-
-def reference_masks(reference):
-    packed = reference['pp_masks_packed']
-    shape = tuple(reference['pp_masks_shape'])
-    return np.unpackbits(packed, axis=1)[:, :shape[1] * shape[2]].reshape(shape).astype(bool)
-
-
-def mask_iou(mask_a, mask_b):
-    union = np.logical_or(mask_a, mask_b).sum()
-    return 1.0 if union == 0 else np.logical_and(mask_a, mask_b).sum() / union
 
 
 @pytest.mark.parametrize('name, reference_name', [
