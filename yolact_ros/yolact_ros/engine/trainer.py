@@ -424,6 +424,10 @@ def train(config: TrainConfig, *, resume: Optional[str] = None,
     """
     context = setup_distributed(config.device)
     device = context.device
+    per_process = config.batch_size // context.world_size
+    if per_process * context.world_size != config.batch_size:
+        raise ValueError(f'batch size {config.batch_size} does not split over '
+                         f'{context.world_size} processes')
     out_dir = Path(config.out_dir)
     state = load_training_state(resume) if resume else None
     if state is not None:
@@ -477,10 +481,6 @@ def train(config: TrainConfig, *, resume: Optional[str] = None,
             model, device_ids=[device.index] if device.type == 'cuda' else None)
 
     total = config.total_iterations
-    per_process = config.batch_size // context.world_size
-    if per_process * context.world_size != config.batch_size:
-        raise ValueError(f'batch size {config.batch_size} does not split over '
-                         f'{context.world_size} processes')
     data = batches(train_set, batch_size=per_process, context=context, seed=config.seed,
                    workers=config.workers, start=start)
     batches_per_epoch = math.ceil(len(train_set) / context.world_size) // per_process
