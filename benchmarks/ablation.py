@@ -163,14 +163,12 @@ def summarise(runs: List[dict]) -> Dict[str, Dict[str, tuple]]:
 
 def table(summary: Dict[str, Dict[str, tuple]], runs: List[dict]) -> str:
     """Markdown table: mean +- std over seeds, then each seed's mask AP."""
-    lines = ['| variant | mask AP | box AP | occluded mIoU | mask AP per seed | train time |',
-             '| --- | --- | --- | --- | --- | --- |']
+    lines = ['| variant | mask AP | box AP | occluded mIoU | mask AP per seed |',
+             '| --- | --- | --- | --- | --- |']
     for variant, metrics in summary.items():
         cells = [f'{mean:.3f} ± {std:.3f}' for mean, std in metrics.values()]
-        rows = [r for r in runs if r['variant'] == variant]
-        seeds = ', '.join(f'{r["mask_AP"]:.3f}' for r in rows)
-        minutes = sum(r.get('train_seconds', 0.0) for r in rows) / len(rows) / 60
-        lines.append(f'| {variant} | ' + ' | '.join(cells) + f' | {seeds} | {minutes:.1f} min |')
+        seeds = ', '.join(f'{r["mask_AP"]:.3f}' for r in runs if r['variant'] == variant)
+        lines.append(f'| {variant} | ' + ' | '.join(cells) + f' | {seeds} |')
     return '\n'.join(lines)
 
 
