@@ -8,7 +8,8 @@ mask of its class scoring >= 0.3 in its image, 0 when there is none).
 
 usage:
   # everything: data, 4 variants x 2 seeds, evaluation, table + plot into training/
-  python benchmarks/ablation.py --out runs/ablation --device cuda --parallel 8
+  python benchmarks/ablation.py --out runs/ablation --device cuda --parallel 1
+  # (one GPU: one run at a time; eight sharing an H100 got 2 it/s each against 14 alone)
   # rebuild the table and plot from an earlier run's results.json
   python benchmarks/ablation.py --out runs/ablation --report-only
 """

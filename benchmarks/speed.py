@@ -12,7 +12,8 @@ name and options joined by ``-``, e.g. ``torch-fp16-cl``:
   whole image. ``torch``: today's default Segmenter: BatchNorm folded, each mask upsampled over
   its window only. ``onnxruntime``, ``tensorrt``: exported networks (window masks).
 - options: ``fp16`` (half precision, CUDA), ``cl`` (channels-last weights), ``compile``
-  (``torch.compile``), ``full`` (whole-image masks), ``windows`` (window masks).
+  (``torch.compile``), ``graphs`` (``torch.compile`` mode ``reduce-overhead``: CUDA graphs on
+  CUDA), ``full`` (whole-image masks), ``windows`` (window masks).
 
 Every backend runs the same images, interleaved (one call of each in turn, per iteration), so a
 load change on a shared machine hits them all alike. Per call the Segmenter's own stage times
@@ -27,8 +28,9 @@ message classes where importable, else rosbags', else plain stand-in objects (sa
 output). Publishing (DDS) is not included.
 
 Weights: ``--weights``, else the shared parity checkpoint for ``yolact_resnet50`` when present
-(calibrated: 100 detections on its image), else random weights with score threshold 0, which
-also keeps 100 detections (the most the postprocessor returns: its worst case).
+(calibrated: 100 detections on its image), else random weights (residual branches
+zero-initialised, see :func:`zero_init_residuals`) with score threshold 0, which also keeps 100
+detections (the most the postprocessor returns: its worst case).
 """
 
 import argparse
@@ -60,12 +62,15 @@ class Variant:
     full_upsample: bool = False
     channels_last: bool = False
     compile_model: bool = False
+    compile_mode: str = 'default'
 
 
 BASES = {'eager': Variant(fold_bn=False, full_upsample=True), 'torch': Variant(),
          'onnxruntime': Variant(runtime='onnxruntime'), 'tensorrt': Variant(runtime='tensorrt')}
 OPTIONS = {'fp16': {'half': True}, 'cl': {'channels_last': True},
-           'compile': {'compile_model': True}, 'full': {'full_upsample': True},
+           'compile': {'compile_model': True},
+           'graphs': {'compile_model': True, 'compile_mode': 'reduce-overhead'},
+           'full': {'full_upsample': True},
            'windows': {'full_upsample': False}}
 
 
@@ -116,9 +121,26 @@ def load_network(args: argparse.Namespace):
         torch.manual_seed(0)
         config = get_config(args.config)
         model, label, threshold = build_model(config).eval(), 'random weights', 0.0
+        zero_init_residuals(model)
     if image is None:
         image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     return model, config, image, label, threshold
+
+
+def zero_init_residuals(model) -> None:
+    """Zero the last BatchNorm scale of every residual branch (torchvision's zero_init_residual).
+
+    A random ResNet-101's activations grow past fp16's range (65504): fp16 then finds no
+    detections and NMS and masks have nothing to time. With the residual branches starting at
+    zero the random network stays in range; the work per frame is unchanged.
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    for block in model.modules():
+        if isinstance(block, Bottleneck):
+            block.bn3.weight.data.zero_()
+        elif isinstance(block, BasicBlock):
+            block.bn2.weight.data.zero_()
 
 
 def make_segmenter(name: str, model, config, *, device: str, threshold: float, workdir: Path):
@@ -137,7 +159,7 @@ def make_segmenter(name: str, model, config, *, device: str, threshold: float, w
         segmenter = Segmenter(network, config, device=device, half=variant.half,
                               postprocess=postprocess, channels_last=variant.channels_last)
         if variant.compile_model:
-            segmenter.model = torch.compile(segmenter.model)
+            segmenter.model = torch.compile(segmenter.model, mode=variant.compile_mode)
     else:
         from yolact_ros.export.onnx import export_onnx
 
@@ -298,7 +320,9 @@ def run(args: argparse.Namespace) -> None:
             for batch in batches:
                 with torch.inference_mode():
                     inputs = segmenter.preprocessor(frames[:batch])
-                    outputs = {k: v.float() for k, v in segmenter.model(inputs).items()}
+                    # clone: CUDA-graph backends overwrite their outputs on the next call
+                    outputs = {k: v.float().clone()
+                               for k, v in segmenter.model(inputs).items()}
                 replay[name, batch] = (postprocessor, outputs)
         times: Dict[Tuple[str, int, str], List[float]] = {}
         results = {}

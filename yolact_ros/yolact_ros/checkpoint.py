@@ -143,11 +143,16 @@ def save_checkpoint(path: PathLike, model: nn.Module, config: ModelConfig, *,
 
 
 def atomic_write_bytes(path: PathLike, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` via a temporary file, fsync and rename."""
+    """Write ``payload`` to ``path`` via a temporary file, fsync and rename.
+
+    The file gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so
+    weights written by one user (or a container's root) stay readable by the others.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, 'wb') as stream:
             stream.write(payload)
             stream.flush()
@@ -158,6 +163,13 @@ def atomic_write_bytes(path: PathLike, payload: bytes) -> Path:
             os.unlink(temp_name)
         raise
     return path
+
+
+def current_umask() -> int:
+    """Return the process umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:

@@ -1,13 +1,15 @@
 """Loading official and project checkpoints: mapping, strictness, safety."""
 
 import json
+import os
 import pickle
 
 import pytest
 import torch
 
-from yolact_ros.checkpoint import (CheckpointError, infer_upstream_config_name, load_model,
-                                   read_safetensors, save_checkpoint, upstream_to_project_key)
+from yolact_ros.checkpoint import (atomic_write_bytes, CheckpointError,
+                                   infer_upstream_config_name, load_model, read_safetensors,
+                                   save_checkpoint, upstream_to_project_key)
 from yolact_ros.config import get_config
 from yolact_ros.modeling import build_model
 
@@ -152,3 +154,16 @@ def test_configs_fully_define_the_network_sizes():
         outputs = model(torch.zeros(1, 3, 700, 700))
     assert outputs['priors'].shape == (30963, 4)
     assert outputs['proto'].shape == (1, 176, 176, 32)
+
+
+def test_atomic_writes_leave_no_temp_file_and_honour_the_umask(tmp_path):
+    target = tmp_path / 'sub' / 'model.safetensors'
+    previous = os.umask(0o022)
+    try:
+        atomic_write_bytes(target, b'first')
+        atomic_write_bytes(target, b'second')
+    finally:
+        os.umask(previous)
+    assert target.read_bytes() == b'second'
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+    assert [p.name for p in target.parent.iterdir()] == ['model.safetensors']

@@ -10,7 +10,8 @@ import signal
 import pytest
 import torch
 
-from yolact_ros.checkpoint import CheckpointError, read_safetensors
+from yolact_ros.checkpoint import CheckpointError, read_safetensors, save_checkpoint
+from yolact_ros.config import get_config
 from yolact_ros.engine import load_training_state, train, TrainConfig
 from yolact_ros.engine.metrics import MetricsLogger
 from yolact_ros.engine.trainer import (learning_rate_factor, load_imagenet_backbone,
@@ -205,3 +206,43 @@ def test_imagenet_init_without_network_fails_with_one_clear_line(tiny_config, mo
     assert message.startswith('cannot download ImageNet weights for resnet18 from https://')
     assert 'no route to host' in message and 'Use --init none' in message
     assert '\n' not in message
+
+
+def test_official_init_refreshes_the_mask_rescoring_classifier(tmp_path, tiny_config):
+    source_config = replace(tiny_config, mask_rescoring=True, input_size=256)
+    torch.manual_seed(0)
+    weights = save_checkpoint(tmp_path / 'plus.safetensors', build_model(source_config),
+                              source_config)
+    target = source_config.with_classes(('a', 'b', 'c', 'd', 'e'), (1, 2, 3, 4, 5))
+    model = build_model(target)
+    load_official_weights(model, target, str(weights))
+    source, _ = read_safetensors(weights)
+    state = model.state_dict()
+    assert state['maskiou_net.layers.10.weight'].shape[0] == 5
+    assert source['maskiou_net.layers.10.weight'].shape[0] == 3
+    torch.testing.assert_close(state['maskiou_net.layers.8.weight'],
+                               source['maskiou_net.layers.8.weight'])
+
+
+def test_imagenet_init_fills_a_deformable_backbone(monkeypatch):
+    import torchvision
+
+    torch.manual_seed(0)
+    imagenet = torchvision.models.resnet50().state_dict()
+    monkeypatch.setattr('torchvision.models._api.load_state_dict_from_url',
+                        lambda *args, **kwargs: imagenet)
+    model = build_model(get_config('yolact_plus_resnet50'))
+    load_imagenet_backbone(model, 'resnet50')
+    deformable = [name for name, layer in model.backbone.named_modules()
+                  if type(layer).__name__ == 'DeformableConv2d']
+    assert deformable, 'yolact_plus_resnet50 should have deformable convs'
+    state = model.backbone.state_dict()
+    for name in deformable:
+        torch.testing.assert_close(state[f'{name}.weight'], imagenet[f'{name}.weight'])
+    torch.testing.assert_close(state['layer1.0.conv1.weight'], imagenet['layer1.0.conv1.weight'])
+
+
+def test_imagenet_init_of_a_backbone_torchvision_lacks_is_a_clear_error(tiny_config):
+    with pytest.raises(CheckpointError, match='torchvision has no ImageNet weights for the '
+                                              'darknet53 backbone; use --init none'):
+        load_imagenet_backbone(build_model(tiny_config), 'darknet53')

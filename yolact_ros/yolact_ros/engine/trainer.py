@@ -45,6 +45,7 @@ from yolact_ros.engine.state import (capture_rng, load_training_state, prune_che
                                      restore_rng, save_training_state)
 from yolact_ros.losses import build_criterion, LossConfig, LossWeights, weighted_total
 from yolact_ros.modeling import build_model, Yolact
+from yolact_ros.modeling.deformable import DeformableConv2d
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +59,10 @@ AUGMENT_CHOICES = ('ssd', 'light', 'none')
 # Settings that may differ when a run is resumed: they do not change what is computed.
 RUNTIME_FIELDS = ('out_dir', 'device', 'workers', 'checkpoint_every', 'keep_checkpoints',
                   'val_every', 'val_max_images', 'init', 'init_weights')
-CLASS_DEPENDENT_PREFIXES = ('prediction_head.conf_layer.', 'semantic_head.')
+# Layers whose shape depends on the number of classes: class logits, semantic head and the last
+# (1x1, K outputs) conv of YOLACT++'s mask re-scoring net.
+CLASS_DEPENDENT_PREFIXES = ('prediction_head.conf_layer.', 'semantic_head.',
+                            'maskiou_net.layers.10.')
 
 
 @dataclass(frozen=True)
@@ -223,9 +227,18 @@ def set_train_mode(model: Yolact, frozen_bn: bool) -> None:
 
 
 def load_imagenet_backbone(model: Yolact, backbone: str) -> str:
-    """Fill the backbone with torchvision's ImageNet weights (downloaded on first use)."""
+    """Fill the backbone with torchvision's ImageNet weights (downloaded on first use).
+
+    The layers ImageNet weights cannot hold start from their own initialisation: channel
+    attention (identity at init) and, in YOLACT++, each deformable conv's offset/mask branch and
+    bias (torchvision's ``conv2`` has only a weight).
+    """
     import torchvision
 
+    if backbone not in torchvision.models.list_models(torchvision.models):
+        raise CheckpointError(
+            f'torchvision has no ImageNet weights for the {backbone} backbone; use --init none, '
+            'or --init official with a checkpoint of this architecture')
     weights = torchvision.models.get_model_weights(backbone).IMAGENET1K_V1
     try:
         state = weights.get_state_dict(progress=True, check_hash=True)
@@ -235,8 +248,12 @@ def load_imagenet_backbone(model: Yolact, backbone: str) -> str:
             'Use --init none, or put the file in the torch hub cache '
             f'({torch.hub.get_dir()}/checkpoints)') from None
     state = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    deformable = tuple(prefix
+                       for name, layer in model.backbone.named_modules()
+                       if isinstance(layer, DeformableConv2d)
+                       for prefix in (f'{name}.conv_offset_mask.', f'{name}.bias'))
     load_state_dict_strict(model.backbone, state, source=weights.url,
-                           allowed_missing=('stage_attention.',))
+                           allowed_missing=('stage_attention.',) + deformable)
     return weights.url
 
 

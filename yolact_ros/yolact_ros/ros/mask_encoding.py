@@ -46,7 +46,8 @@ def mask_roi(mask: np.ndarray) -> Roi:
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return Roi(0, 0, 0, 0)
-    cols = np.flatnonzero(mask.any(axis=0))
+    # Only the band of occupied rows can hold set columns: a small mask costs a small scan.
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
     return Roi(int(cols[0]), int(rows[0]), int(rows[-1] - rows[0] + 1),
                int(cols[-1] - cols[0] + 1))
 
@@ -79,9 +80,9 @@ def encode_mask(mask: np.ndarray, encoding: int = BITMAP_ROI) -> EncodedMask:
     """Encode ``bool[H, W]`` with ``BITMAP_ROI`` or ``RLE_COCO``."""
     mask = _check_mask(mask)
     roi = mask_roi(mask)
-    area = int(np.count_nonzero(mask))
+    box = mask[roi.y_offset:roi.y_offset + roi.height, roi.x_offset:roi.x_offset + roi.width]
+    area = int(np.count_nonzero(box))  # every set pixel lies in the tight box
     if encoding == BITMAP_ROI:
-        box = mask[roi.y_offset:roi.y_offset + roi.height, roi.x_offset:roi.x_offset + roi.width]
         data = np.packbits(box, axis=None).tobytes() if area else b''
         return EncodedMask(BITMAP_ROI, roi, data, np.zeros((0,), np.uint32), area)
     if encoding == RLE_COCO:
