@@ -9,8 +9,8 @@ import json
 import os
 from pathlib import Path
 import re
-import tempfile
 from typing import Dict, Iterable, Mapping, Optional, Tuple, Union
+import uuid
 
 import torch
 from torch import nn
@@ -145,14 +145,15 @@ def save_checkpoint(path: PathLike, model: nn.Module, config: ModelConfig, *,
 def atomic_write_bytes(path: PathLike, payload: bytes) -> Path:
     """Write ``payload`` to ``path`` via a temporary file, fsync and rename.
 
-    The file gets the usual permissions (0666 less the umask), not mkstemp's private 0600, so
-    weights written by one user (or a container's root) stay readable by the others.
+    The temporary file is created with mode 0666, which the kernel reduces by the umask: the
+    usual permissions, not mkstemp's private 0600, so weights written by one user (or a
+    container's root) stay readable by the others.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+    temp_name = path.parent / f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex}'
+    handle = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, 'wb') as stream:
             stream.write(payload)
             stream.flush()
@@ -163,13 +164,6 @@ def atomic_write_bytes(path: PathLike, payload: bytes) -> Path:
             os.unlink(temp_name)
         raise
     return path
-
-
-def current_umask() -> int:
-    """Return the process umask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
