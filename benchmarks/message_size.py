@@ -13,7 +13,7 @@ from yolact_ros.ros.mask_encoding import BITMAP_ROI, RLE_COCO
 from yolact_ros.ros.messages import (
     build_header, build_image, build_instance_array, label_image, rosbags_message_types)
 from yolact_ros.ros.msg_definitions import rosbags_typestore
-from yolact_ros.structures import Detections, StageTimes
+from yolact_ros.structures import Detections, StageTimes, WindowedMasks
 
 HEIGHT, WIDTH, COUNT = 480, 640, 20
 
@@ -33,7 +33,8 @@ def synthetic_detections(height: int = HEIGHT, width: int = WIDTH, count: int = 
     return Detections(
         boxes=boxes, scores=np.linspace(0.95, 0.3, count).astype(np.float32),
         class_ids=np.zeros(count, np.int64), class_names=['person'] * count,
-        category_ids=np.ones(count, np.int64), masks=masks, image_size=(height, width),
+        category_ids=np.ones(count, np.int64), mask_windows=WindowedMasks.from_dense(masks),
+        image_size=(height, width),
         times=StageTimes())
 
 

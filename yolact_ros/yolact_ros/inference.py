@@ -15,7 +15,7 @@ from torch import nn, Tensor
 
 from yolact_ros.checkpoint import load_model
 from yolact_ros.config import ModelConfig, PostprocessConfig
-from yolact_ros.postprocess import Postprocessor
+from yolact_ros.postprocess import Postprocessor, to_windowed_masks
 from yolact_ros.preprocess import Preprocessor, to_bgr8
 from yolact_ros.structures import Detections, StageTimes
 
@@ -200,7 +200,7 @@ class Segmenter:
             class_ids=class_ids,
             class_names=[self.config.class_names[i] for i in class_ids],
             category_ids=np.asarray(self.config.category_ids, np.int64)[class_ids],
-            masks=result['masks'].cpu().numpy(),
+            mask_windows=to_windowed_masks(result['mask_windows'], len(class_ids), image_size),
             image_size=tuple(image_size),
             mask_scores=(result['mask_scores'].cpu().numpy().astype(np.float32)
                          if 'mask_scores' in result else None))

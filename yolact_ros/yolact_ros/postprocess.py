@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from torchvision.ops import roi_align
 
 from yolact_ros.config import PostprocessConfig
 from yolact_ros.ops import assemble_masks, decode_boxes, fast_nms, sanitize_coordinates
+from yolact_ros.structures import WindowedMasks
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,24 @@ def paste_masks(windows: List[MaskWindows], num_masks: int,
     return masks
 
 
+def to_windowed_masks(windows: List[MaskWindows], num_masks: int,
+                      image_size: Tuple[int, int]) -> WindowedMasks:
+    """Copy the windows to the host: one :class:`WindowedMasks` for ``num_masks`` detections.
+
+    Only the windows travel (not ``bool[D, H, W]``); detections in no group get a ``0 x 0``
+    window (their masks are empty).
+    """
+    origins = np.zeros((num_masks, 2), np.int64)
+    host_windows = [np.zeros((0, 0), bool)] * num_masks
+    for group in windows:
+        indices = group.indices.cpu().numpy()
+        origins[indices] = group.origins.cpu().numpy()
+        masks = group.masks.cpu().numpy()  # (G, h, w)
+        for member, index in enumerate(indices):
+            host_windows[index] = masks[member]
+    return WindowedMasks(tuple(image_size), origins, tuple(host_windows))
+
+
 class Postprocessor:
     """Upstream's ``Detect`` + ``postprocess`` with every threshold configurable.
 
@@ -180,16 +200,16 @@ class Postprocessor:
             image_size: source ``(H, W)``.
 
         Returns:
-            ``boxes`` ``Tensor[D, 4]`` integer pixels, ``scores``, ``classes`` and ``masks``
-            ``Tensor[D, H, W]`` bool; with a mask scorer also ``mask_iou`` and ``mask_scores``
-            ``Tensor[D]``.
+            ``boxes`` ``Tensor[D, 4]`` integer pixels, ``scores``, ``classes`` and
+            ``mask_windows``, the masks as :class:`MaskWindows` groups (:func:`paste_masks`
+            makes ``Tensor[D, H, W]`` of them, :func:`to_windowed_masks` copies them to the
+            host); with a mask scorer also ``mask_iou`` and ``mask_scores`` ``Tensor[D]``.
         """
         height, width = image_size
         boxes = detections['box']
         mask_iou = detections['score'].new_zeros((0,))
-        if boxes.shape[0] == 0:
-            masks = torch.zeros((0, height, width), dtype=torch.bool, device=boxes.device)
-        else:
+        windows = []
+        if boxes.shape[0] > 0:
             soft_masks = assemble_masks(detections['proto'], detections['coef'], boxes)
             if self.mask_scorer is not None:
                 mask_iou = self.predict_mask_iou(soft_masks, detections['class'])
@@ -197,15 +217,19 @@ class Postprocessor:
                 # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
                 masks = F.interpolate(soft_masks[None].float(), size=(height, width),
                                       mode='bilinear', align_corners=False)[0]
-                masks = masks > self.config.mask_threshold
+                # One group, every window the whole image.
+                windows = [MaskWindows(
+                    indices=torch.arange(boxes.shape[0], device=boxes.device),
+                    origins=torch.zeros((boxes.shape[0], 2), dtype=torch.long,
+                                        device=boxes.device),
+                    masks=masks > self.config.mask_threshold)]
             else:
                 windows = mask_windows(soft_masks, image_size, self.config.mask_threshold)
-                masks = paste_masks(windows, boxes.shape[0], image_size)
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream
         result = {'boxes': pixel_boxes, 'scores': detections['score'],
-                  'classes': detections['class'], 'masks': masks}
+                  'classes': detections['class'], 'mask_windows': windows}
         if self.mask_scorer is not None:
             result['mask_iou'] = mask_iou
             result['mask_scores'] = detections['score'] * mask_iou

@@ -31,7 +31,7 @@ def detections_to_coco(detections: Detections, *, image_id: int,
             'category_name': detections.class_names[index],
             'bbox': [x1, y1, x2 - x1, y2 - y1],
             'score': float(detections.scores[index]),
-            'segmentation': encode_mask_rle(detections.masks[index]),
+            'segmentation': encode_mask_rle(detections.mask_windows.full(index)),
         }
         if file_name is not None:
             result = {'file_name': file_name, **result}

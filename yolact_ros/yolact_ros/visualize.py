@@ -28,10 +28,13 @@ def draw_overlay(image_bgr: np.ndarray, detections: Detections, *, alpha: float 
         raise ValueError(f'image is {image_bgr.shape[:2]} but detections are for '
                          f'{detections.image_size}')
     canvas = image_bgr.copy()
+    masks = detections.mask_windows
     for index in reversed(range(len(detections))):
         color = np.array(class_color(int(detections.class_ids[index])), np.float32)
-        mask = detections.masks[index]
-        canvas[mask] = (canvas[mask] * (1 - alpha) + color * alpha).astype(np.uint8)
+        window = masks.windows[index]
+        top, left = (int(v) for v in masks.origins[index])
+        region = canvas[top:top + window.shape[0], left:left + window.shape[1]]  # a view
+        region[window] = (region[window] * (1 - alpha) + color * alpha).astype(np.uint8)
     for index in reversed(range(len(detections))):
         color = class_color(int(detections.class_ids[index]))
         x1, y1, x2, y2 = (int(v) for v in detections.boxes[index])

@@ -110,3 +110,39 @@ def test_fast_nms_with_no_candidates_returns_empty_tensors():
         max_detections=10)
     assert boxes.shape == (0, 4) and coefficients.shape == (0, 5)
     assert classes.shape == (0,) and scores.shape == (0,)
+
+
+def test_top_candidates_are_the_sorts_first_columns_with_and_without_ties():
+    from yolact_ros.ops.nms import top_candidates
+
+    generator = torch.Generator().manual_seed(0)
+    distinct = torch.rand(80, 3000, generator=generator)
+    tied = (distinct * 20).round() / 20  # 21 levels: ties everywhere in the top 200
+    some_tied = torch.cat((distinct[:70], tied[70:]))  # only the last 10 classes sorted
+    for scores in (distinct, tied, some_tied, distinct[:, :150], distinct[:, :201]):
+        values, indices = top_candidates(scores, 200)
+        expected_values, expected_indices = scores.sort(dim=1, descending=True)
+        assert torch.equal(values, expected_values[:, :200])
+        assert torch.equal(indices, expected_indices[:, :200])
+
+
+def test_fast_nms_in_class_blocks_equals_all_classes_at_once(monkeypatch):
+    from yolact_ros.ops import nms
+
+    generator = torch.Generator().manual_seed(1)
+    corners = torch.rand(500, 2, generator=generator) * 0.8
+    boxes = torch.cat((corners, corners + 0.05 + torch.rand(500, 2, generator=generator) * 0.2),
+                      dim=1)
+    coefficients = torch.randn(500, 4, generator=generator)
+    scores = torch.rand(21, 500, generator=generator)  # 21 classes: blocks of 8, 8 and 5
+
+    def run():
+        return fast_nms(boxes, coefficients, scores, iou_threshold=0.5, top_k=50,
+                        max_detections=100)
+
+    blocked = run()
+    monkeypatch.setattr(nms, 'CPU_CLASSES_PER_BLOCK', 1000)
+    whole = run()
+    assert len(blocked[3]) == 100 and len(set(blocked[2].tolist())) > 5
+    for ours, reference in zip(blocked, whole):
+        assert torch.equal(ours, reference)

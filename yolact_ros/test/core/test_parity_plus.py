@@ -15,7 +15,7 @@ from yolact_ros.config import PostprocessConfig
 from yolact_ros.inference import Segmenter
 from yolact_ros.modeling.deformable import DeformableConv2d
 from yolact_ros.ops import assemble_masks
-from yolact_ros.postprocess import Postprocessor
+from yolact_ros.postprocess import paste_masks, Postprocessor
 
 CHECKPOINT = 'yolact_plus_resnet50_ref_fp16.pth'
 
@@ -111,8 +111,11 @@ def test_fast_nms_gives_upstreams_detections(postprocessed, reference):
 def test_mask_rescoring_matches_upstream(postprocessed, reference, reference_model):
     detections, result = postprocessed
     model, _ = reference_model
-    masks = Postprocessor(PostprocessConfig()).to_image(detections, (480, 640))['masks']
-    np.testing.assert_array_equal(result['masks'].numpy(), masks.numpy())  # masks unchanged
+    plain = Postprocessor(PostprocessConfig()).to_image(detections, (480, 640))
+    count = len(detections['score'])
+    np.testing.assert_array_equal(  # masks unchanged by rescoring
+        paste_masks(result['mask_windows'], count, (480, 640)).numpy(),
+        paste_masks(plain['mask_windows'], count, (480, 640)).numpy())
     soft = assemble_masks(detections['proto'], detections['coef'], detections['box'])
     with torch.no_grad():
         maskiou_out = model.maskiou_net(soft[:, None]).numpy()
@@ -133,7 +136,8 @@ def test_postprocessing_on_the_reference_input_matches(postprocessed, reference)
     _, result = postprocessed
     np.testing.assert_array_equal(result['boxes'].numpy(), reference['pp_boxes'])
     np.testing.assert_array_equal(result['classes'].numpy(), reference['pp_classes'])
-    ious = [mask_iou(a, b) for a, b in zip(result['masks'].numpy(), reference_masks(reference))]
+    masks = paste_masks(result['mask_windows'], len(result['scores']), (480, 640)).numpy()
+    ious = [mask_iou(a, b) for a, b in zip(masks, reference_masks(reference))]
     print(f'masks: min IoU with upstream {min(ious):.5f}')
     assert min(ious) >= 0.99
 

@@ -13,7 +13,7 @@ import pytest
 from yolact_ros.config import get_config
 from yolact_ros.evaluation import (
     check_categories, evaluate_results, evaluate_segmenter, match_image_ids, METRIC_NAMES)
-from yolact_ros.structures import Detections, StageTimes
+from yolact_ros.structures import Detections, StageTimes, WindowedMasks
 
 # COCO interpolates precision at 101 recall points; reaching recall 0.5 at precision 1 and no
 # further gives 51 points (0.00 ... 0.50) at 1 and 50 at 0.
@@ -202,7 +202,8 @@ class OracleSegmenter:
             boxes=boxes, scores=np.linspace(1.0, 0.5, len(anns), dtype=np.float32),
             class_ids=labels, class_names=[self.dataset.class_names[i] for i in labels],
             category_ids=np.array([a['category_id'] for a in anns], np.int64),
-            masks=np.stack([coco.annToMask(a).astype(bool) for a in anns]),
+            mask_windows=WindowedMasks.from_dense(
+                np.stack([coco.annToMask(a).astype(bool) for a in anns])),
             image_size=image.shape[:2], times=StageTimes(1.0, 2.0, 3.0))
 
 

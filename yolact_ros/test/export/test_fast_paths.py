@@ -61,3 +61,25 @@ def test_segmenter_fast_paths_give_the_plain_segmenters_detections(tiny_weights)
     assert (fast.boxes == plain.boxes).all()
     assert abs(fast.scores - plain.scores).max() < 1e-5
     assert (fast.masks == plain.masks).mean() > 0.9999
+
+
+def test_compiled_graphs_build_no_priors(model_and_input):
+    """Priors come from the eager cache, not from tensors created inside a compiled graph.
+
+    Inductor's CUDA-graph mode failed on them (CPU constructors partly moved to the GPU).
+    """
+    model, images = model_and_input
+    graphs = []
+
+    def record(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    compiled = torch.compile(copy.deepcopy(model), backend=record)
+    with torch.no_grad():
+        outputs, reference = compiled(images), model(images)
+    assert graphs
+    targets = [str(node.target) for graph in graphs for node in graph.graph.nodes]
+    assert not [target for target in targets if 'arange' in target or 'meshgrid' in target]
+    assert torch.equal(outputs['priors'], reference['priors'])
+    torch.testing.assert_close(outputs['conf'], reference['conf'])

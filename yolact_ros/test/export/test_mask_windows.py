@@ -1,5 +1,6 @@
 """Masks built over their windows with roi_align equal the full-image upsampling."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,7 +8,7 @@ from torchvision.ops import roi_align
 
 from yolact_ros.config import PostprocessConfig
 from yolact_ros.ops import assemble_masks
-from yolact_ros.postprocess import mask_windows, paste_masks, Postprocessor
+from yolact_ros.postprocess import mask_windows, paste_masks, Postprocessor, to_windowed_masks
 
 # Boxes (relative x1, y1, x2, y2) in the middle, at every border and corner, and the whole image.
 BOXES = torch.tensor([
@@ -86,6 +87,19 @@ def test_postprocessor_masks_equal_the_full_upsampling_path():
     config = PostprocessConfig(score_threshold=0.2)
     ours = Postprocessor(config)(outputs, [(90, 120)])[0]
     reference = Postprocessor(config, full_upsample=True)(outputs, [(90, 120)])[0]
-    assert len(ours['masks']) > 10
-    assert torch.equal(ours['masks'], reference['masks'])
+    ours_masks = paste_masks(ours['mask_windows'], len(ours['scores']), (90, 120))
+    reference_masks = paste_masks(reference['mask_windows'], len(reference['scores']), (90, 120))
+    assert len(ours_masks) > 10
+    assert torch.equal(ours_masks, reference_masks)
     assert torch.equal(ours['boxes'], reference['boxes'])
+
+
+def test_host_windows_hold_the_same_masks_in_less_memory():
+    size = (480, 640)
+    soft = soft_masks()
+    soft[2] = 0  # an empty mask: a 0 x 0 window on the host
+    windows = mask_windows(soft, size, 0.5)
+    host = to_windowed_masks(windows, len(BOXES), size)
+    np.testing.assert_array_equal(host.to_dense(), paste_masks(windows, len(BOXES), size).numpy())
+    assert host.windows[2].shape == (0, 0)
+    assert sum(window.size for window in host.windows) < 0.6 * len(BOXES) * size[0] * size[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from yolact_ros.config import PostprocessConfig
-from yolact_ros.structures import Detections, StageTimes
+from yolact_ros.structures import Detections, StageTimes, WindowedMasks
 
 CLASS_NAMES = ['person', 'car', 'dog']
 
@@ -43,14 +43,16 @@ class FakeSegmenter:
             boxes=np.array([[0, 0, width // 2, height], [3 * width // 4, height // 4, width,
                                                          height // 2]], np.float32),
             scores=np.array([0.9, 0.6], np.float32), class_ids=np.array([0, 1]),
-            class_names=['person', 'car'], category_ids=np.array([1, 2]), masks=masks,
+            class_names=['person', 'car'], category_ids=np.array([1, 2]),
+            mask_windows=WindowedMasks.from_dense(masks),
             image_size=(height, width), times=StageTimes(1.0, 2.0, 3.0))
         keep = np.flatnonzero(detections.scores >= self.postprocess.score_threshold)
         return Detections(
             boxes=detections.boxes[keep], scores=detections.scores[keep],
             class_ids=detections.class_ids[keep],
             class_names=[detections.class_names[i] for i in keep],
-            category_ids=detections.category_ids[keep], masks=detections.masks[keep],
+            category_ids=detections.category_ids[keep],
+            mask_windows=detections.mask_windows.select(keep),
             image_size=(height, width), times=detections.times)
 
     def warmup(self) -> None:

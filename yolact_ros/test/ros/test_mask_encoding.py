@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from yolact_ros.ros.mask_encoding import (
-    BITMAP_ROI, compress_counts, decode_counts, decode_mask, encode_mask, mask_roi, RLE_COCO,
-    rle_counts, Roi, to_coco_rle)
+    BITMAP_ROI, compress_counts, decode_counts, decode_mask, encode_mask, encode_window, mask_roi,
+    RLE_COCO, rle_counts, Roi, to_coco_rle)
 
 mask_util = pytest.importorskip('pycocotools.mask')
 
@@ -102,3 +102,21 @@ def test_decode_rejects_inconsistent_messages():
         encode_mask(mask, 5)
     with pytest.raises(ValueError, match=r'expected a mask \[H, W\]'):
         encode_mask(np.zeros((2, 2, 2), bool))
+
+
+@pytest.mark.parametrize('encoding', [BITMAP_ROI, RLE_COCO])
+def test_a_window_encodes_as_its_full_image_mask(encoding):
+    rng = np.random.default_rng(3)
+    height, width = 20, 30
+    # (origin y, x, window h, w): inside, flush with the bottom-right corner, the whole image,
+    # a sparse window whose tight box is smaller than it, and an empty 0 x 0 window.
+    for top, left, win_h, win_w in [(3, 4, 5, 6), (15, 26, 5, 4), (0, 0, 20, 30),
+                                    (2, 2, 12, 12), (0, 0, 0, 0)]:
+        window = rng.random((win_h, win_w)) < (0.05 if win_h == 12 else 0.5)
+        full = np.zeros((height, width), bool)
+        full[top:top + win_h, left:left + win_w] = window
+        ours = encode_window(window, (top, left), (height, width), encoding)
+        reference = encode_mask(full, encoding)
+        assert (ours.roi, ours.data, ours.area) == (reference.roi, reference.data, reference.area)
+        np.testing.assert_array_equal(ours.counts, reference.counts)
+        np.testing.assert_array_equal(decode_mask(ours, height, width), full)

@@ -1,5 +1,6 @@
 """Message builders, checked with rosbags' message classes (no ROS install needed)."""
 
+from dataclasses import replace
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from yolact_ros.ros.messages import (
     build_detection_array, build_diagnostics, build_header, build_image, build_instance_array,
     build_label_info, label_image, latency_ms, rosbags_message_types, select_classes,
     stamp_to_ns)
-from yolact_ros.structures import Detections, StageTimes
+from yolact_ros.structures import Detections, StageTimes, WindowedMasks
 
 pytest.importorskip('rosbags')
 
@@ -37,7 +38,8 @@ def make_detections(height=48, width=64) -> Detections:
         boxes=np.array([[5, 10, 25, 30], [20, 20, 50, 40], [60, 0, 64, 5]], np.float32),
         scores=np.array([0.9, 0.7, 0.4], np.float32), class_ids=np.array([0, 2, 0]),
         class_names=['person', 'dog', 'person'], category_ids=np.array([1, 18, 1]),
-        masks=masks, image_size=(height, width), times=StageTimes(1.5, 20.25, 3.0))
+        mask_windows=WindowedMasks.from_dense(masks), image_size=(height, width),
+        times=StageTimes(1.5, 20.25, 3.0))
 
 
 def roundtrip(typestore, msg):
@@ -69,6 +71,33 @@ def test_instance_array_fields_and_masks(typestore, types, encoding):
         assert instance.mask.encoding == encoding
         assert instance.mask.area == mask.sum()
         np.testing.assert_array_equal(decode_mask(instance.mask, 48, 64), mask)
+
+
+def as_small_windows(detections: Detections) -> Detections:
+    """Return the same detections, each mask kept as a window around it (as the Segmenter)."""
+    windows, origins = [], []
+    for mask in detections.masks:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        top, left = max(rows[0] - 2, 0), max(cols[0] - 1, 0)  # a margin, as upsampling leaves
+        windows.append(mask[top:rows[-1] + 2, left:cols[-1] + 3])
+        origins.append((top, left))
+    return replace(detections, mask_windows=WindowedMasks(
+        detections.image_size, np.array(origins, np.int64), tuple(windows)))
+
+
+@pytest.mark.parametrize('encoding', [BITMAP_ROI, RLE_COCO])
+def test_windowed_masks_give_the_same_messages(typestore, types, encoding):
+    dense = make_detections()
+    windowed = as_small_windows(dense)
+    assert sum(w.size for w in windowed.mask_windows.windows) < dense.masks.size / 3
+    header = build_header(types, 1, 'camera')
+    ours = build_instance_array(types, header, windowed, encoding=encoding)
+    reference = build_instance_array(types, header, dense, encoding=encoding)
+    assert typestore.serialize_cdr(ours, ours.__msgtype__) == typestore.serialize_cdr(
+        reference, reference.__msgtype__)
+    np.testing.assert_array_equal(label_image(windowed), label_image(dense))
+    people = select_classes(windowed, ['person'])
+    np.testing.assert_array_equal(people.masks, dense.masks[[0, 2]])
 
 
 def test_empty_detections_and_missing_stamp(typestore, types):

@@ -50,6 +50,10 @@ class Yolact(nn.Module):
         self.input_size = input_size
         self._priors_cache: Dict[Tuple, Tensor] = {}
 
+    # Kept out of torch.compile's graphs: built on the CPU once per size, they are a cached
+    # input, not work to compile (inductor moved only some of the CPU constructors to the GPU
+    # and failed on the cat of both: "found two different devices cuda:0, cpu").
+    @torch.compiler.disable
     def priors(self, feature_sizes: List[Tuple[int, int]], device: torch.device) -> Tensor:
         """Return ``Tensor[P, 4]`` priors for these level sizes, cached per size and device."""
         key = (tuple(feature_sizes), str(device))

@@ -59,9 +59,13 @@ def pairwise_iou(boxes_a: Tensor, boxes_b: Tensor) -> Tensor:
     Returns:
         ``Tensor[..., A, B]``.
     """
-    top_left = torch.max(boxes_a[..., :, None, :2], boxes_b[..., None, :, :2])
-    bottom_right = torch.min(boxes_a[..., :, None, 2:], boxes_b[..., None, :, 2:])
-    intersection = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    # One coordinate at a time: (..., A, 1) against (..., 1, B) -> (..., A, B). Each op reads
+    # and writes one A x B tensor, not the (..., A, B, 2) pairs of corners (half the traffic).
+    width = (torch.min(boxes_a[..., :, None, 2], boxes_b[..., None, :, 2])
+             - torch.max(boxes_a[..., :, None, 0], boxes_b[..., None, :, 0])).clamp_(min=0)
+    height = (torch.min(boxes_a[..., :, None, 3], boxes_b[..., None, :, 3])
+              - torch.max(boxes_a[..., :, None, 1], boxes_b[..., None, :, 1])).clamp_(min=0)
+    intersection = width * height
     area_a = (boxes_a[..., 2] - boxes_a[..., 0]) * (boxes_a[..., 3] - boxes_a[..., 1])
     area_b = (boxes_b[..., 2] - boxes_b[..., 0]) * (boxes_b[..., 3] - boxes_b[..., 1])
     union = area_a[..., :, None] + area_b[..., None, :] - intersection

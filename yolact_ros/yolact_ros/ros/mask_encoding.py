@@ -10,7 +10,7 @@ The decoders accept anything shaped like the message (an rclpy or rosbags ``Inst
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Sequence, Union
+from typing import Dict, List, NamedTuple, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -79,16 +79,36 @@ def rle_counts(mask: np.ndarray) -> np.ndarray:
 def encode_mask(mask: np.ndarray, encoding: int = BITMAP_ROI) -> EncodedMask:
     """Encode ``bool[H, W]`` with ``BITMAP_ROI`` or ``RLE_COCO``."""
     mask = _check_mask(mask)
-    roi = mask_roi(mask)
-    box = mask[roi.y_offset:roi.y_offset + roi.height, roi.x_offset:roi.x_offset + roi.width]
+    return encode_window(mask, (0, 0), mask.shape, encoding)
+
+
+def encode_window(window: np.ndarray, origin: Tuple[int, int], image_size: Tuple[int, int],
+                  encoding: int = BITMAP_ROI) -> EncodedMask:
+    """Encode the mask that is ``bool[h, w]`` ``window`` at ``origin`` (y, x) of the image.
+
+    ``BITMAP_ROI`` looks at the window only (its tight box is the mask's); ``RLE_COCO`` runs
+    over the whole ``image_size`` (H, W) image.
+    """
+    window = _check_mask(window)
+    if encoding not in (BITMAP_ROI, RLE_COCO):
+        raise ValueError(f'unknown mask encoding {encoding!r}; expected {BITMAP_ROI} '
+                         f'(BITMAP_ROI) or {RLE_COCO} (RLE_COCO)')
+    top, left = (int(v) for v in origin)
+    local = mask_roi(window)
+    roi = Roi(local.x_offset + left, local.y_offset + top, local.height, local.width) \
+        if local.height else local
+    box = window[local.y_offset:local.y_offset + local.height,
+                 local.x_offset:local.x_offset + local.width]
     area = int(np.count_nonzero(box))  # every set pixel lies in the tight box
     if encoding == BITMAP_ROI:
         data = np.packbits(box, axis=None).tobytes() if area else b''
         return EncodedMask(BITMAP_ROI, roi, data, np.zeros((0,), np.uint32), area)
-    if encoding == RLE_COCO:
-        return EncodedMask(RLE_COCO, roi, b'', rle_counts(mask), area)
-    raise ValueError(f'unknown mask encoding {encoding!r}; expected {BITMAP_ROI} (BITMAP_ROI) '
-                     f'or {RLE_COCO} (RLE_COCO)')
+    if window.shape == tuple(image_size):
+        mask = window
+    else:
+        mask = np.zeros(image_size, bool)
+        mask[top:top + window.shape[0], left:left + window.shape[1]] = window
+    return EncodedMask(RLE_COCO, roi, b'', rle_counts(mask), area)
 
 
 def _bytes(data) -> np.ndarray:

@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from yolact_ros.ros.mask_encoding import encode_mask
-from yolact_ros.structures import Detections
+from yolact_ros.ros.mask_encoding import encode_window
+from yolact_ros.structures import Detections, WindowedMasks
 
 _BYTE_LEVELS = {'OK': 0, 'WARN': 1, 'ERROR': 2, 'STALE': 3}
 
@@ -132,7 +132,8 @@ def select_classes(detections: Detections, allowed: Sequence[str]) -> Detections
         detections, boxes=detections.boxes[index], scores=detections.scores[index],
         class_ids=detections.class_ids[index],
         class_names=[detections.class_names[i] for i in index],
-        category_ids=detections.category_ids[index], masks=detections.masks[index],
+        category_ids=detections.category_ids[index],
+        mask_windows=detections.mask_windows.select(index),
         mask_scores=None if detections.mask_scores is None else detections.mask_scores[index])
 
 
@@ -143,8 +144,11 @@ def label_image(detections: Detections) -> np.ndarray:
     """
     height, width = detections.image_size
     labels = np.zeros((height, width), np.uint16)
+    masks = detections.mask_windows
     for i in range(len(detections) - 1, -1, -1):
-        labels[detections.masks[i]] = i + 1
+        window = masks.windows[i]
+        top, left = (int(v) for v in masks.origins[i])
+        labels[top:top + window.shape[0], left:left + window.shape[1]][window] = i + 1
     return labels
 
 
@@ -168,8 +172,9 @@ def _bbox(t: MessageTypes, box: np.ndarray):
         size_x=x2 - x1, size_y=y2 - y1)
 
 
-def _instance_mask(t: MessageTypes, mask: np.ndarray, encoding: int):
-    encoded = encode_mask(mask, encoding)
+def _instance_mask(t: MessageTypes, masks: WindowedMasks, index: int, encoding: int):
+    encoded = encode_window(masks.windows[index], masks.origins[index], masks.image_size,
+                            encoding)
     roi = encoded.roi
     return t.InstanceMask(
         encoding=encoded.encoding,
@@ -187,7 +192,7 @@ def build_instance_array(t: MessageTypes, header, detections: Detections, *, enc
         t.Instance(id=i + 1, class_id=int(detections.class_ids[i]),
                    class_name=str(detections.class_names[i]),
                    score=float(detections.scores[i]), bbox=_bbox(t, detections.boxes[i]),
-                   mask=_instance_mask(t, detections.masks[i], encoding))
+                   mask=_instance_mask(t, detections.mask_windows, i, encoding))
         for i in range(len(detections))]
     times = detections.times
     return t.InstanceArray(
