@@ -73,6 +73,9 @@ def test_detections_match_eager_torch(exported, tiny_weights):
         np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-4)
         assert min(mask_iou(a, b) for a, b in zip(ours.masks, theirs.masks)) >= 0.99
     assert onnx_segmenter.device == torch.device('cpu')
+    # Its idle threads must not spin on the cores the postprocessing runs on next.
+    options = onnx_segmenter.model.session.get_session_options()
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
 
 
 def test_a_fixed_batch_file_runs_a_batch_in_chunks(tmp_path, eager):

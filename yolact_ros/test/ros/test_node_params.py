@@ -69,7 +69,7 @@ def test_from_values_collects_every_error_and_with_values_keeps_the_rest():
     assert (params.weights, params.score_threshold, params.classes) == (
         'w.safetensors', 0.5, ('dog',))
     assert params.postprocess() == PostprocessConfig(score_threshold=0.5, nms_iou=0.5,
-                                                     top_k=100, max_detections=100)
+                                                     top_k=200, max_detections=100)
     assert NodeParams().with_values({'score_threshold': 1}).score_threshold == 1.0
 
 

@@ -21,7 +21,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, weights_required: bo
                         'a checkpoint is exported once into .yolact_cache/ beside it')
     parser.add_argument('--score-threshold', type=float, default=None,
                         help='drop detections scoring below this (default 0.05)')
-    parser.add_argument('--top-k', type=int, default=None,
+    parser.add_argument('--max-detections', type=int, default=None,
                         help='detections kept per image (default 100)')
     parser.add_argument('--nms-iou', type=float, default=None,
                         help='Fast NMS IoU threshold (default 0.5)')
@@ -37,8 +37,8 @@ def build_segmenter(args: argparse.Namespace):
 
     try:
         postprocess = PostprocessConfig()
-        overrides = {'score_threshold': args.score_threshold, 'max_detections': args.top_k,
-                     'nms_iou': args.nms_iou}
+        overrides = {'score_threshold': args.score_threshold,
+                     'max_detections': args.max_detections, 'nms_iou': args.nms_iou}
         postprocess = replace(postprocess, **{k: v for k, v in overrides.items()
                                               if v is not None})
         return load_segmenter(args.weights, backend=getattr(args, 'backend', 'torch'),

@@ -68,7 +68,7 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec('score_threshold', 0.3, 'Minimum detection score.', min_value=0.0, max_value=1.0),
     ParamSpec('nms_iou', 0.5, 'IoU above which Fast NMS suppresses a box.', min_value=0.0,
               max_value=1.0),
-    ParamSpec('top_k', 100, 'Candidates per class kept before NMS.', min_value=1,
+    ParamSpec('top_k', 200, 'Candidates per class kept before NMS.', min_value=1,
               max_value=1000),
     ParamSpec('max_detections', 100, 'Most instances published per image.', min_value=1,
               max_value=1000),
@@ -113,7 +113,7 @@ class NodeParams:
     qos_depth: int = 5
     score_threshold: float = 0.3
     nms_iou: float = 0.5
-    top_k: int = 100
+    top_k: int = 200
     max_detections: int = 100
     mask_threshold: float = 0.5
     classes: Tuple[str, ...] = ()

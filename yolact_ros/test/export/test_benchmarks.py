@@ -1,0 +1,39 @@
+"""The speed benchmarks run end to end on a small random model and print their tables."""
+
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / 'benchmarks'
+
+
+@pytest.fixture
+def benchmarks(monkeypatch):
+    if not BENCHMARKS.is_dir():
+        pytest.skip('benchmarks/ is not beside the package (installed copy)')
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    # Random weights, whatever the shared folder holds.
+    monkeypatch.setenv('YOLACT_SHARED_DIR', '/nonexistent')
+    import importlib
+
+    import speed
+    return importlib.reload(speed)
+
+
+def test_speed_prints_stages_node_path_and_agreement(benchmarks, capsys):
+    benchmarks.main(['--config', 'yolact_resnet18', '--backends', 'eager,torch', '--batch', '2',
+                     '--iterations', '1', '--warmup', '0', '--threads', '2'])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(('| eager |', '| torch |'))]
+    assert len(rows) == 2 * 2 + 2  # two backends at batch 1 and 2, then the node path
+    assert 'torch: 100/100 detections match (class, box +-1 px), min mask IoU 1.0000' in out
+
+
+def test_postprocess_prints_each_stage(benchmarks, capsys):
+    import postprocess
+
+    postprocess.main(['--config', 'yolact_resnet18', '--repeats', '2'])
+    out = capsys.readouterr().out
+    assert '100 detections' in out
+    for stage in ('Fast NMS', 'postprocessing (NMS, masks, copy)', 'node work'):
+        assert f' ms  {stage}' in out
