@@ -19,10 +19,11 @@ class MaskWindows:
     """Binary masks of some detections over equal-sized windows of the image.
 
     Attributes:
-        indices: ``Tensor[G]`` the detections (rows of ``soft_masks``) these windows belong to.
-        origins: ``Tensor[G, 2]`` (y, x) pixel of each window's top-left corner.
-        masks: ``Tensor[G, h, w]`` bool; every set pixel of a detection's full-size mask lies
-            inside its window.
+        indices: ``Tensor[G]`` the detections (rows of ``soft_masks``) these windows belong to,
+            on the CPU (the host decided them).
+        origins: ``Tensor[G, 2]`` (y, x) pixel of each window's top-left corner, on the CPU.
+        masks: ``Tensor[G, h, w]`` bool, on the masks' device; every set pixel of a
+            detection's full-size mask lies inside its window.
     """
 
     indices: Tensor
@@ -104,10 +105,9 @@ def mask_windows(soft_masks: Tensor, image_size: Tuple[int, int],
                              dtype=torch.float32, device=soft_masks.device)
         windows = roi_align(sources, boxes, output_size=(win_h, win_w), spatial_scale=1.0,
                             sampling_ratio=1, aligned=True)  # (G, 1, h, w)
-        results.append(MaskWindows(
-            indices=torch.tensor(members, device=soft_masks.device),
-            origins=torch.tensor(origins, device=soft_masks.device).view(-1, 2),
-            masks=windows[:, 0] > threshold))
+        results.append(MaskWindows(indices=torch.tensor(members),
+                                   origins=torch.tensor(origins).view(-1, 2),
+                                   masks=windows[:, 0] > threshold))
     return results
 
 
@@ -119,10 +119,11 @@ def paste_masks(windows: List[MaskWindows], num_masks: int,
     masks = torch.zeros((num_masks, height, width), dtype=torch.bool, device=device)
     for group in windows:
         _, win_h, win_w = group.masks.shape
-        rows = group.origins[:, 0, None, None] + torch.arange(win_h, device=device)[:, None]
-        cols = group.origins[:, 1, None, None] + torch.arange(win_w, device=device)
+        origins, indices = group.origins.to(device), group.indices.to(device)
+        rows = origins[:, 0, None, None] + torch.arange(win_h, device=device)[:, None]
+        cols = origins[:, 1, None, None] + torch.arange(win_w, device=device)
         # index (G, 1, 1), rows (G, h, 1), cols (G, 1, w) broadcast to the windows' (G, h, w)
-        masks[group.indices[:, None, None], rows, cols] = group.masks
+        masks[indices[:, None, None], rows, cols] = group.masks
     return masks
 
 
@@ -135,10 +136,17 @@ def to_windowed_masks(windows: List[MaskWindows], num_masks: int,
     """
     origins = np.zeros((num_masks, 2), np.int64)
     host_windows = [np.zeros((0, 0), bool)] * num_masks
+    if not windows:
+        return WindowedMasks(tuple(image_size), origins, tuple(host_windows))
+    # Every group's masks in one copy (one device sync, not one per group).
+    flat = torch.cat([group.masks.reshape(-1) for group in windows]).cpu().numpy()
+    start = 0
     for group in windows:
-        indices = group.indices.cpu().numpy()
-        origins[indices] = group.origins.cpu().numpy()
-        masks = group.masks.cpu().numpy()  # (G, h, w)
+        count, win_h, win_w = group.masks.shape
+        masks = flat[start:start + count * win_h * win_w].reshape(count, win_h, win_w)
+        start += masks.size
+        indices = group.indices.numpy()
+        origins[indices] = group.origins.numpy()
         for member, index in enumerate(indices):
             host_windows[index] = masks[member]
     return WindowedMasks(tuple(image_size), origins, tuple(host_windows))
@@ -220,11 +228,10 @@ class Postprocessor:
                 masks = F.interpolate(soft_masks[None].float(), size=(height, width),
                                       mode='bilinear', align_corners=False)[0]
                 # One group, every window the whole image.
-                windows = [MaskWindows(
-                    indices=torch.arange(boxes.shape[0], device=boxes.device),
-                    origins=torch.zeros((boxes.shape[0], 2), dtype=torch.long,
-                                        device=boxes.device),
-                    masks=masks > self.config.mask_threshold)]
+                windows = [MaskWindows(indices=torch.arange(boxes.shape[0]),
+                                       origins=torch.zeros((boxes.shape[0], 2),
+                                                           dtype=torch.long),
+                                       masks=masks > self.config.mask_threshold)]
             else:
                 windows = mask_windows(soft_masks, image_size, self.config.mask_threshold)
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
