@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU figures of benchmarks/README.md in one run (about 4 minutes, at most 5): eager fp32 and
-# fp16 (with folded BatchNorm, window masks, channels-last, torch.compile) for yolact_resnet50 and
-# yolact_base at 550 px on CUDA, random weights (100 detections a frame: the worst case).
+# The GPU figures of benchmarks/README.md in one run (about 6 minutes, at most 9): eager fp32 and
+# fp16 (with folded BatchNorm, window masks, channels-last, torch.compile, CUDA graphs) for
+# yolact_resnet50 and yolact_base at 550 px on CUDA, random weights (100 detections a frame: the
+# worst case), and the stages after the network alone.
 #
 #   bash benchmarks/gpu_check.sh 2>&1 | tee gpu_check.log     # from the repository root
 #
@@ -36,3 +37,12 @@ echo "== torch.compile (yolact_resnet50, batch 1; compiling takes about a minute
 timeout 120 python3 benchmarks/speed.py --config yolact_resnet50 --device cuda --batch 1 \
   --iterations 30 --warmup 3 --backends torch-fp16-cl,torch-fp16-cl-compile \
   || echo "speed.py torch.compile failed or timed out (exit $?)"
+
+echo "== CUDA graphs (yolact_base, batch 1: torch.compile mode reduce-overhead)"
+timeout 180 python3 benchmarks/speed.py --config yolact_base --device cuda --batch 1 \
+  --iterations 30 --warmup 5 --backends torch-fp16-cl,torch-fp16-cl-graphs \
+  || echo "speed.py CUDA graphs failed or timed out (exit $?)"
+
+echo "== stages after the network (yolact_resnet50, random weights, fp32)"
+timeout 60 python3 benchmarks/postprocess.py --device cuda --repeats 30 \
+  || echo "postprocess.py failed or timed out (exit $?)"
