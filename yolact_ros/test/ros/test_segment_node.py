@@ -404,6 +404,36 @@ def test_mask_and_overlay_only_computed_when_subscribed_and_rate_limited(
     assert len(overlays) == 1
 
 
+def test_instances_and_detections_only_built_when_subscribed(graph, fake_weights, monkeypatch):
+    from yolact_ros.ros import frame_pipeline  # the node's per-frame path
+
+    built = {'detections': 0}
+    real_build = frame_pipeline.build_detection_array
+
+    def counting_build(*args, **kwargs):
+        built['detections'] += 1
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(frame_pipeline, 'build_detection_array', counting_build)
+    node, ns = make_node(graph, fake_weights)
+    instances = graph.collect(InstanceArray, f'{ns}/instances')
+    pub = publisher(graph, f'{ns}/image')
+    graph.wait_for(lambda: node._outputs['instances'].get_subscription_count() == 1,
+                   'the instances subscription')
+    image = _pattern_image()
+    for stamp in (1, 2):
+        pub.publish(image_msg('bgr8', image, stamp))
+        wait_stamp(graph, instances, stamp)
+    assert built['detections'] == 0  # nobody listens to detections yet
+
+    detections = graph.collect(Detection2DArray, f'{ns}/detections')
+    graph.wait_for(lambda: node._outputs['detections'].get_subscription_count() == 1,
+                   'the detections subscription')
+    pub.publish(image_msg('bgr8', image, 3))
+    wait_stamp(graph, detections, 3, 'detections')
+    assert built['detections'] == 1
+
+
 @pytest.mark.parametrize('with_publisher', [False, True])
 def test_no_image_warning_names_topic_and_publisher_qos(graph, fake_weights, with_publisher):
     ns = f'/t{_counter[0] + 1}'  # the namespace make_node will use

@@ -60,15 +60,18 @@ class OutputOptions:
                              f'{self.detection_class_id!r}')
 
     @classmethod
-    def from_params(cls, params, *, instance_mask: bool, overlay: bool) -> 'OutputOptions':
+    def from_params(cls, params, *, instance_mask: bool, overlay: bool, instances: bool = True,
+                    detections: bool = True) -> 'OutputOptions':
         """Return the options a :class:`~yolact_ros.ros.params.NodeParams` selects.
 
-        ``instance_mask`` and ``overlay`` say whether those images are wanted now (someone
-        subscribes, the overlay rate allows one); the ``publish_*`` toggles still apply.
+        ``instances``, ``detections``, ``instance_mask`` and ``overlay`` say whether that
+        output is wanted now (someone subscribes, the overlay rate allows one); the
+        ``publish_*`` toggles still apply.
         """
         return cls(classes=tuple(params.classes), mask_encoding=params.mask_encoding,
                    detection_class_id=params.detection_class_id,
-                   instances=params.publish_instances, detections=params.publish_detections,
+                   instances=params.publish_instances and instances,
+                   detections=params.publish_detections and detections,
                    instance_mask=params.publish_instance_mask and instance_mask,
                    overlay=params.publish_overlay and overlay)
 

@@ -332,10 +332,12 @@ class SegmentNode(LifecycleNode):
         now = time.monotonic()
         overlay_due = (params.publish_overlay and pubs['overlay'].get_subscription_count() > 0
                        and now - self._last_overlay >= 1.0 / params.overlay_max_rate)
+        # An output nobody subscribes to is not built (a recorder subscribes too).
         options = OutputOptions.from_params(
             params, overlay=overlay_due,
-            instance_mask=(params.publish_instance_mask
-                           and pubs['instance_mask'].get_subscription_count() > 0))
+            instance_mask=pubs['instance_mask'].get_subscription_count() > 0,
+            instances=pubs['instances'].get_subscription_count() > 0,
+            detections=pubs['detections'].get_subscription_count() > 0)
         try:
             result = process_frame(msg, self._segmenter, self._types, options,
                                    dropped_frames=self._unreported_drops,
