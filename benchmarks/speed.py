@@ -227,8 +227,10 @@ def node_work(types, image: np.ndarray, detections) -> Callable[[], object]:
     def run():
         image_to_bgr('rgb8', height, width, width * 3, data)
         kept = select_classes(detections, ())
-        return (build_instance_array(types, header, kept, encoding=BITMAP_ROI),
-                build_detection_array(types, header, kept))
+        instances = build_instance_array(types, header, kept, encoding=BITMAP_ROI)
+        # As the node: detections reuse the instances' boxes (frame_pipeline.process_frame).
+        bboxes = [instance.bbox for instance in instances.instances]
+        return instances, build_detection_array(types, header, kept, bboxes=bboxes)
 
     return run
 

@@ -123,6 +123,12 @@ def test_detection_array(typestore, types, class_id, expected):
     assert [d.header.frame_id for d in msg.detections] == ['cam'] * 3
     assert msg.detections[0].results[0].hypothesis.score == pytest.approx(0.9)
     assert msg.detections[0].results[0].pose.pose.orientation.w == 1.0
+    # The node hands over the instances' boxes instead of building them again: same message.
+    instances = build_instance_array(types, header, make_detections(), encoding=BITMAP_ROI)
+    reused = build_detection_array(types, header, make_detections(), class_id=class_id,
+                                   bboxes=[instance.bbox for instance in instances.instances])
+    assert typestore.serialize_cdr(reused, reused.__msgtype__) == typestore.serialize_cdr(
+        msg, msg.__msgtype__)
     bbox = msg.detections[0].bbox
     assert (bbox.center.position.x, bbox.center.position.y, bbox.size_x, bbox.size_y) == (
         15.0, 20.0, 20.0, 20.0)

@@ -165,13 +165,15 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         latency = (time.perf_counter() - start) * 1e3
     built_start = time.perf_counter()
     messages: Dict[str, Any] = {}
+    bboxes = None
     if options.instances:
         messages['instances'] = build_instance_array(
             types, header, detections, encoding=ENCODINGS[options.mask_encoding],
             dropped_frames=dropped_frames, latency=latency)
+        bboxes = [instance.bbox for instance in messages['instances'].instances]
     if options.detections:
         messages['detections'] = build_detection_array(
-            types, header, detections, class_id=options.detection_class_id)
+            types, header, detections, class_id=options.detection_class_id, bboxes=bboxes)
     if options.instance_mask:
         messages['instance_mask'] = build_image(types, header, label_image(detections),
                                                 'mono16')

@@ -203,12 +203,13 @@ def build_instance_array(t: MessageTypes, header, detections: Detections, *, enc
 
 
 def build_detection_array(t: MessageTypes, header, detections: Detections, *,
-                          class_id: str = 'name'):
+                          class_id: str = 'name', bboxes: Optional[Sequence] = None):
     """Return a ``vision_msgs/Detection2DArray``.
 
     ``Detection2D.id`` is the instance id (as in ``instances`` and ``instance_mask``); the single
     hypothesis' ``class_id`` is the class name (``class_id='name'``) or the numeric class index as
-    a string (``'id'``, the ``label_info`` key).
+    a string (``'id'``, the ``label_info`` key). ``bboxes``: the detections' ``BoundingBox2D``
+    messages when already built (those of ``instances``), else they are built here.
     """
     if class_id not in ('name', 'id'):
         raise ValueError(f"class_id must be 'name' or 'id', got {class_id!r}")
@@ -222,9 +223,9 @@ def build_detection_array(t: MessageTypes, header, detections: Detections, *,
         hypothesis = t.ObjectHypothesisWithPose(
             hypothesis=t.ObjectHypothesis(class_id=label, score=float(detections.scores[i])),
             pose=pose)
-        detections_out.append(t.Detection2D(
-            header=header, results=[hypothesis], bbox=_bbox(t, detections.boxes[i]),
-            id=str(i + 1)))
+        bbox = bboxes[i] if bboxes is not None else _bbox(t, detections.boxes[i])
+        detections_out.append(t.Detection2D(header=header, results=[hypothesis], bbox=bbox,
+                                            id=str(i + 1)))
     return t.Detection2DArray(header=header, detections=detections_out)
 
 
