@@ -214,25 +214,21 @@ def message_types() -> Tuple[str, object]:
 
 
 def node_work(types, image: np.ndarray, detections) -> Callable[[], object]:
-    """Return the node's own work on one frame: rgb8 message fields -> BGR, messages out."""
-    from yolact_ros.ros.image_conversion import image_to_bgr
-    from yolact_ros.ros.mask_encoding import BITMAP_ROI
-    from yolact_ros.ros.messages import (
-        build_detection_array, build_header, build_instance_array, select_classes)
+    """Return the node's own work on one frame: its ``process_frame`` on an rgb8 message.
+
+    The Segmenter is replaced by the ready ``detections``, so what is timed is the node's
+    part alone: decoding the message, the class filter and building ``instances`` (BITMAP_ROI)
+    and ``detections``.
+    """
+    from yolact_ros.ros.frame_pipeline import OutputOptions, process_frame
+    from yolact_ros.ros.messages import build_header
 
     height, width = image.shape[:2]
-    data = np.ascontiguousarray(image[:, :, ::-1]).tobytes()  # as an rgb8 camera sends it
-    header = build_header(types, 1, 'camera')
-
-    def run():
-        image_to_bgr('rgb8', height, width, width * 3, data)
-        kept = select_classes(detections, ())
-        instances = build_instance_array(types, header, kept, encoding=BITMAP_ROI)
-        # As the node: detections reuse the instances' boxes (frame_pipeline.process_frame).
-        bboxes = [instance.bbox for instance in instances.instances]
-        return instances, build_detection_array(types, header, kept, bboxes=bboxes)
-
-    return run
+    rgb = np.ascontiguousarray(image[:, :, ::-1]).reshape(-1)  # as an rgb8 camera sends it
+    msg = types.Image(header=build_header(types, 1, 'camera'), height=height, width=width,
+                      encoding='rgb8', is_bigendian=0, step=width * 3, data=types.u8(rgb))
+    options = OutputOptions()  # instances and detections, as while both are subscribed
+    return lambda: process_frame(msg, lambda _: detections, types, options)
 
 
 def agreement(ours, reference) -> str:

@@ -69,19 +69,23 @@ class WindowedMasks:
     def __len__(self) -> int:
         return len(self.windows)
 
+    def slices(self, index: int) -> Tuple[slice, slice]:
+        """Return the rows and columns of the image that window ``index`` covers."""
+        top, left = (int(v) for v in self.origins[index])
+        height, width = self.windows[index].shape
+        return slice(top, top + height), slice(left, left + width)
+
     def full(self, index: int) -> np.ndarray:
         """Return mask ``index`` as ``bool[H, W]``."""
         mask = np.zeros(self.image_size, bool)
-        top, left = (int(v) for v in self.origins[index])
-        window = self.windows[index]
-        mask[top:top + window.shape[0], left:left + window.shape[1]] = window
+        mask[self.slices(index)] = self.windows[index]
         return mask
 
     def to_dense(self) -> np.ndarray:
         """Return every mask as ``bool[D, H, W]``."""
         dense = np.zeros((len(self), *self.image_size), bool)
-        for index, (window, (top, left)) in enumerate(zip(self.windows, self.origins)):
-            dense[index, top:top + window.shape[0], left:left + window.shape[1]] = window
+        for index, window in enumerate(self.windows):
+            dense[index][self.slices(index)] = window
         return dense
 
     def select(self, indices: Sequence[int]) -> 'WindowedMasks':

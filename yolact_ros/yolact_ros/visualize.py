@@ -31,9 +31,7 @@ def draw_overlay(image_bgr: np.ndarray, detections: Detections, *, alpha: float 
     masks = detections.mask_windows
     for index in reversed(range(len(detections))):
         color = np.array(class_color(int(detections.class_ids[index])), np.float32)
-        window = masks.windows[index]
-        top, left = (int(v) for v in masks.origins[index])
-        region = canvas[top:top + window.shape[0], left:left + window.shape[1]]  # a view
+        window, region = masks.windows[index], canvas[masks.slices(index)]  # a view
         region[window] = (region[window] * (1 - alpha) + color * alpha).astype(np.uint8)
     for index in reversed(range(len(detections))):
         color = class_color(int(detections.class_ids[index]))

@@ -146,9 +146,7 @@ def label_image(detections: Detections) -> np.ndarray:
     labels = np.zeros((height, width), np.uint16)
     masks = detections.mask_windows
     for i in range(len(detections) - 1, -1, -1):
-        window = masks.windows[i]
-        top, left = (int(v) for v in masks.origins[i])
-        labels[top:top + window.shape[0], left:left + window.shape[1]][window] = i + 1
+        labels[masks.slices(i)][masks.windows[i]] = i + 1
     return labels
 
 
