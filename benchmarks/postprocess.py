@@ -49,7 +49,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     model, config, image, label, threshold = load_network(args)
     segmenter = Segmenter(fold_batchnorm(model), config, device=args.device,
-                          postprocess=PostprocessConfig(score_threshold=threshold))
+                          postprocess=PostprocessConfig(
+                              candidate_threshold=threshold))
     postprocessor = segmenter._postprocessor  # a benchmark may reach inside
     size = image.shape[:2]
     with torch.inference_mode():

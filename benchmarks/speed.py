@@ -29,7 +29,7 @@ output). Publishing (DDS) is not included.
 
 Weights: ``--weights``, else the shared parity checkpoint for ``yolact_resnet50`` when present
 (calibrated: 100 detections on its image), else random weights (residual branches
-zero-initialised, see :func:`zero_init_residuals`) with score threshold 0, which also keeps 100
+zero-initialised, see :func:`zero_init_residuals`) with NMS candidate threshold 0, which keeps 100
 detections (the most the postprocessor returns: its worst case).
 """
 
@@ -91,7 +91,7 @@ def parse_variant(name: str) -> Variant:
 
 
 def load_network(args: argparse.Namespace):
-    """Return ``(model, config, image, weights label, score threshold)``."""
+    """Return ``(model, config, image, weights label, NMS candidate threshold)``."""
     import torch
 
     from yolact_ros.config import get_config
@@ -151,7 +151,7 @@ def make_segmenter(name: str, model, config, *, device: str, threshold: float, w
     from yolact_ros.inference import fold_batchnorm, Segmenter
 
     variant = parse_variant(name)
-    postprocess = PostprocessConfig(score_threshold=threshold)
+    postprocess = PostprocessConfig(candidate_threshold=threshold)
     if variant.runtime == 'torch':
         network = copy.deepcopy(model)
         if variant.fold_bn:

@@ -4,12 +4,26 @@
 #   bash scripts/setup.sh          # the Python package: predict, train, eval, demo, bag, export
 #   bash scripts/setup.sh --ros    # also ROS 2 Jazzy from PyPI wheels + a colcon workspace
 #                                  # (.ros_ws) with yolact_ros_msgs and the node, for the tests
-# Needs Python 3.10+ with venv (Debian/Ubuntu: sudo apt-get install python3-venv).
+# Needs Python 3.10+ with venv (Debian/Ubuntu: sudo apt-get install python3-venv); --ros needs
+# Python 3.11 on x86_64 (the Jazzy wheels are built for it). PYTHON=python3.11 picks another one.
+# Downloads torch's CUDA build and its NVIDIA libraries (a few GB); .venv takes about 6 GB.
+# Installs no system package.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$root/.venv}
 python=${PYTHON:-python3}
 
+if [ "${1:-}" = "--ros" ]; then
+  interpreter=$python
+  [ -x "$venv/bin/python" ] && interpreter=$venv/bin/python
+  found=$("$interpreter" -c 'import platform, sys
+print(f"{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}")')
+  if [ "$found" != "3.11 x86_64" ]; then
+    echo "setup: --ros needs Python 3.11 on x86_64 (the ROS 2 Jazzy PyPI wheels), found" \
+      "$found; run with PYTHON=python3.11 (and a new VENV), or use a ROS install" >&2
+    exit 1
+  fi
+fi
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv" || {
     echo "setup: cannot create a virtual environment with $python (install python3-venv)" >&2

@@ -45,7 +45,6 @@ setup(
     maintainer_email='yolact-ros@example.com',
     description='Real-time YOLACT instance segmentation for ROS 2, with training and evaluation',
     license='MIT',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'yolact = yolact_ros.cli.main:main',

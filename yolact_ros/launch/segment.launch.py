@@ -3,8 +3,10 @@
     ros2 launch yolact_ros segment.launch.py weights:=/path/to/weights.pth \
         image:=/camera/color/image_raw rviz:=true
 
-Non-empty ``weights``, ``config`` and ``device`` override ``params_file``. ``image`` remaps the
-node's ``image`` input (and ``image/compressed`` to ``<image>/compressed``).
+Non-empty ``weights``, ``config``, ``device`` and ``image_transport`` override ``params_file``.
+``image`` remaps the node's ``image`` input (and ``image/compressed`` to ``<image>/compressed``).
+``dds_profile:=true`` starts the nodes with the package's Fast DDS profile for camera-sized
+frames (``config/fastdds_camera.xml``; a path selects another file); the publisher needs it too.
 """
 
 from launch import LaunchDescription
@@ -14,6 +16,17 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 TRUE_VALUES = ('true', '1', 'yes', 'on')
+FALSE_VALUES = ('false', '0', 'no', 'off', '')
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
+def dds_environment(dds_profile: str, share: str) -> dict:
+    """Return the environment that applies ``dds_profile`` (true, false or an XML path)."""
+    if dds_profile.lower() in FALSE_VALUES:
+        return {}
+    if dds_profile.lower() in TRUE_VALUES:
+        dds_profile = share + '/config/fastdds_camera.xml'
+    return dict.fromkeys(PROFILE_VARIABLES, dds_profile)
 
 
 def launch_setup(context, *args, **kwargs):
@@ -21,19 +34,23 @@ def launch_setup(context, *args, **kwargs):
     def value(name):
         return LaunchConfiguration(name).perform(context)
 
-    overrides = {name: value(name) for name in ('weights', 'config', 'device') if value(name)}
+    overrides = {name: value(name) for name in ('weights', 'config', 'device', 'image_transport')
+                 if value(name)}
     image = value('image')
     namespace = value('namespace')
+    share = FindPackageShare('yolact_ros').perform(context)
+    env = dds_environment(value('dds_profile'), share)
     nodes = [Node(
         package='yolact_ros', executable='segment_node', name='segment_node',
         namespace=namespace, output='screen', emulate_tty=True,
         parameters=[value('params_file'), overrides],
-        remappings=[('image', image), ('image/compressed', image + '/compressed')])]
+        remappings=[('image', image), ('image/compressed', image + '/compressed')],
+        additional_env=env)]
     if value('rviz').lower() in TRUE_VALUES:
-        share = FindPackageShare('yolact_ros').perform(context)
         nodes.append(Node(
             package='rviz2', executable='rviz2', name='rviz2', namespace=namespace,
-            arguments=['-d', share + '/config/yolact.rviz'], output='screen'))
+            arguments=['-d', share + '/config/yolact.rviz'], output='screen',
+            additional_env=env))
     return nodes
 
 
@@ -50,10 +67,17 @@ def generate_launch_description():
                               description='auto, cpu, cuda or cuda:N (overrides params_file)'),
         DeclareLaunchArgument('image', default_value='image',
                               description='Input image topic'),
+        DeclareLaunchArgument('image_transport', default_value='',
+                              choices=['', 'raw', 'compressed'],
+                              description='raw: subscribe <image>; compressed: subscribe '
+                                          '<image>/compressed (overrides params_file if set)'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the node and its topics'),
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='Parameters YAML of segment_node'),
+        DeclareLaunchArgument('dds_profile', default_value='false',
+                              description='true: Fast DDS profile for camera-sized frames '
+                                          '(config/fastdds_camera.xml); or a profile XML path'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='Start RViz showing the overlay'),
         OpaqueFunction(function=launch_setup),

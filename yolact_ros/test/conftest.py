@@ -1,5 +1,6 @@
-"""Fixtures shared by the whole test suite."""
+"""Fixtures shared by the whole test suite, and the closing list of skipped groups."""
 
+from collections import Counter
 from dataclasses import replace
 import os
 from pathlib import Path
@@ -15,7 +16,9 @@ SHARED_REFERENCE = Path(os.environ.get(
 def reference_dir() -> Path:
     """Return the upstream parity material folder; skip where it is absent."""
     if not (SHARED_REFERENCE / 'yolact_resnet50_ref.npz').is_file():
-        pytest.skip(f'upstream reference material not found at {SHARED_REFERENCE}')
+        pytest.skip(f'parity with upstream: reference material not found at {SHARED_REFERENCE} '
+                    '(the shared/ folder beside the checkout; set YOLACT_SHARED_DIR to where it '
+                    'is)')
     return SHARED_REFERENCE
 
 
@@ -40,3 +43,19 @@ def tiny_weights(tmp_path_factory, tiny_config) -> Path:
     model = build_model(tiny_config)
     path = tmp_path_factory.mktemp('weights') / 'tiny.safetensors'
     return save_checkpoint(path, model, tiny_config)
+
+
+def skip_reason(report) -> str:
+    """Return the reason a test was skipped, without pytest's ``Skipped: `` prefix."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix('Skipped: ').strip()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """End the run with one line per skip reason and how many tests it skipped (even with -q)."""
+    groups = Counter(skip_reason(report) for report in terminalreporter.stats.get('skipped', []))
+    for reason, count in sorted(groups.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(
+            f'skipped: {reason} \u2014 {count} test{"s" if count > 1 else ""} skipped')

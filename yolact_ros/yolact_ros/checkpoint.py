@@ -112,7 +112,13 @@ def read_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f'cannot read weights file {path}: {error}') from error
+        if 'Weights only load failed' in str(error):
+            raise CheckpointError(
+                f'cannot read weights file {path}: it holds pickled Python objects, not only '
+                'tensors (a whole model or a training state?); yolact_ros loads state dicts '
+                'without running pickled code') from error
+        raise CheckpointError(f'cannot read weights file {path}: not a checkpoint torch.load '
+                              f'can read ({_error_line(error)})') from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f'{path} is not a state dict of tensors')
     return state
@@ -178,8 +184,16 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str,
             metadata = stream.metadata() or {}
             tensors = {key: stream.get_tensor(key) for key in stream.keys()}
     except Exception as error:  # safetensors raises its own error types for corrupt headers
-        raise CheckpointError(f'cannot read weights file {path}: {error}') from error
+        raise CheckpointError(f'cannot read weights file {path}: not a safetensors file '
+                              f'({_error_line(error)})') from error
     return tensors, metadata
+
+
+def _error_line(error: Exception) -> str:
+    """Return an exception as one short line: its type and the first line of its message."""
+    lines = str(error).strip().splitlines()
+    text = re.sub(r'\x1b\[[0-9;]*m', '', lines[0] if lines else '')[:200]
+    return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
 def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
@@ -190,8 +204,9 @@ def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
         path: a project ``.safetensors`` file (config read from it) or an upstream ``.pth``
             state dict (config inferred from its file name or keys unless given).
         config: config name or object. A project file's stored config is used unless a config
-            object is given (e.g. the stored one with attention added: attention modules missing
-            from the file start as identity); a name must match the stored one.
+            object is given; a name must match the stored one. Only an upstream ``.pth`` (which
+            never had attention) may lack the attention modules a config asks for: they start
+            as identity. A project file must hold every key of its model, attention included.
 
     Returns:
         ``(model, config)``; the model is in eval mode on the CPU.
@@ -208,14 +223,15 @@ def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
             raise CheckpointError(f'{path} holds a {stored.name} model, not {config}')
         config = stored if config is None or isinstance(config, str) else config
         state_dict = tensors
+        identity_gates: Tuple[str, ...] = ()
     else:
         upstream = read_torch_state_dict(path)
         if config is None:
             config = infer_upstream_config_name(path, upstream)
         config = get_config(config) if isinstance(config, str) else config
         state_dict = {upstream_to_project_key(k): v for k, v in upstream.items()}
+        # Attention added on top of upstream weights starts as identity (see ChannelAttention).
+        identity_gates = ('backbone.stage_attention.',)
     model = build_model(config)
-    # Attention added on top of weights that lack it starts as identity (see ChannelAttention).
-    load_state_dict_strict(model, state_dict, source=path,
-                           allowed_missing=('backbone.stage_attention.',))
+    load_state_dict_strict(model, state_dict, source=path, allowed_missing=identity_gates)
     return model.eval(), config

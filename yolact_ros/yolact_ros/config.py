@@ -171,15 +171,40 @@ def _to_tuples(value):
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    """Detection thresholds; defaults are upstream's evaluation settings."""
+    """Detection thresholds; defaults are upstream's evaluation settings (eval.py).
 
-    score_threshold: float = 0.05
+    Two score thresholds, as upstream: ``candidate_threshold`` picks the priors that enter Fast
+    NMS (upstream ``Detect``'s ``conf_thresh``, 0.05), ``score_threshold`` filters the final
+    detections (upstream ``postprocess``'s ``score_threshold``). Both keep a score strictly
+    above them (``>``, as upstream). ``score_threshold`` applies to the box (class) score after
+    NMS and ``max_detections``, before YOLACT++'s mask re-scoring, so raising it only removes
+    detections: the result at T is the result at 0 without the scores ``<= T``.
+
+    Attributes:
+        candidate_threshold: a prior is an NMS candidate if its best allowed foreground class
+            scores above this.
+        score_threshold: a final detection is kept if its score is above this.
+        nms_iou: Fast NMS suppresses a box whose IoU with a higher-scored box of its class is
+            above this.
+        top_k: candidates per class entering Fast NMS.
+        max_detections: detections per image after NMS (before ``score_threshold``).
+        mask_threshold: a mask pixel is set where the upsampled mask probability is above this.
+        classes: allow-list of 0-based foreground class indices, applied before NMS and
+            ``max_detections`` so other classes cannot crowd them out; empty: all classes.
+    """
+
+    candidate_threshold: float = 0.05
+    score_threshold: float = 0.0
     nms_iou: float = 0.5
     top_k: int = 200
     max_detections: int = 100
     mask_threshold: float = 0.5
+    classes: Tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.candidate_threshold < 1.0:
+            raise ValueError('candidate_threshold must be in [0, 1), got '
+                             f'{self.candidate_threshold}')
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ValueError(f'score_threshold must be in [0, 1], got {self.score_threshold}')
         if not 0.0 < self.nms_iou <= 1.0:
@@ -190,6 +215,8 @@ class PostprocessConfig:
             raise ValueError(f'max_detections must be >= 1, got {self.max_detections}')
         if not 0.0 < self.mask_threshold < 1.0:
             raise ValueError(f'mask_threshold must be in (0, 1), got {self.mask_threshold}')
+        if any(not isinstance(c, int) or c < 0 for c in self.classes):
+            raise ValueError(f'classes must be 0-based class indices, got {self.classes}')
 
 
 BACKBONES = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'darknet53')

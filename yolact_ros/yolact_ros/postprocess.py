@@ -155,10 +155,11 @@ def to_windowed_masks(windows: List[MaskWindows], num_masks: int,
 class Postprocessor:
     """Upstream's ``Detect`` + ``postprocess`` with every threshold configurable.
 
-    Per image: keep priors whose best foreground score exceeds ``score_threshold``, Fast NMS per
-    class, then boxes to pixels and masks assembled in prototype space, upsampled bilinearly
-    straight to the source size (computed over each mask's window only: :func:`mask_windows`)
-    and thresholded.
+    Per image: keep priors whose best (allowed) foreground score exceeds
+    ``candidate_threshold``, Fast NMS per class, keep detections scoring above
+    ``score_threshold`` (see :class:`~yolact_ros.config.PostprocessConfig`), then boxes to
+    pixels and masks assembled in prototype space, upsampled bilinearly straight to the source
+    size (computed over each mask's window only: :func:`mask_windows`) and thresholded.
 
     With a ``mask_scorer`` (YOLACT++'s ``maskiou_net``) each detection also gets a mask score:
     its box score times the IoU the scorer predicts for its cropped soft mask (prototype
@@ -178,28 +179,44 @@ class Postprocessor:
         self.full_upsample = full_upsample
 
     def detect(self, outputs: Dict[str, Tensor]) -> List[Dict[str, Tensor]]:
-        """Fast NMS for each image of a batch.
+        """Fast NMS for each image of a batch, then the final score threshold.
 
         Returns:
             Per image: ``box`` ``Tensor[D, 4]`` relative x1y1x2y2, ``coef`` ``Tensor[D, M]``,
             ``class`` ``Tensor[D]`` (0-based foreground), ``score`` ``Tensor[D]``, ``proto``
-            ``Tensor[Hp, Wp, M]``.
+            ``Tensor[Hp, Wp, M]``; every score above ``score_threshold``.
         """
         config = self.config
         scores_all = F.softmax(outputs['conf'], dim=-1)  # (N, P, K+1)
         boxes_all = decode_boxes(outputs['loc'], outputs['priors'])  # (N, P, 4)
+        allowed = self._allowed_classes(scores_all.shape[-1] - 1, scores_all.device)
         results = []
         for index in range(scores_all.shape[0]):
             scores = scores_all[index, :, 1:].t()  # (P, K+1) -> (K, P), background dropped
+            if allowed is not None:
+                scores = scores[allowed]  # (K, P) -> (K', P): others never become candidates
             best, _ = scores.max(dim=0)
-            keep = best > config.score_threshold
+            keep = best > config.candidate_threshold
             boxes, coef, classes, kept_scores = fast_nms(
                 boxes_all[index][keep], outputs['mask_coef'][index][keep], scores[:, keep],
                 iou_threshold=config.nms_iou, top_k=config.top_k,
                 max_detections=config.max_detections)
-            results.append({'box': boxes, 'coef': coef, 'class': classes,
-                            'score': kept_scores, 'proto': outputs['proto'][index]})
+            if allowed is not None:
+                classes = allowed[classes]  # rows of the allowed classes -> class indices
+            final = kept_scores > config.score_threshold  # (D,), scores descending
+            results.append({'box': boxes[final], 'coef': coef[final], 'class': classes[final],
+                            'score': kept_scores[final], 'proto': outputs['proto'][index]})
         return results
+
+    def _allowed_classes(self, num_classes: int, device: torch.device) -> Optional[Tensor]:
+        """Return ``Tensor[K']`` the allow-list's class indices, or None for every class."""
+        if not self.config.classes:
+            return None
+        unknown = [c for c in self.config.classes if c >= num_classes]
+        if unknown:
+            raise ValueError(f'classes {unknown} out of range: the model has {num_classes} '
+                             'classes')
+        return torch.tensor(sorted(set(self.config.classes)), device=device)
 
     def to_image(self, detections: Dict[str, Tensor],
                  image_size: Tuple[int, int]) -> Dict[str, Tensor]:

@@ -139,3 +139,14 @@ class Detections:
             class_ids=np.zeros((0,), np.int64), class_names=[],
             category_ids=np.zeros((0,), np.int64),
             mask_windows=WindowedMasks.empty((height, width)), image_size=(height, width))
+
+    def select(self, indices: Sequence[int]) -> 'Detections':
+        """Return the detections at ``indices`` (in that order), with the same times."""
+        index = np.asarray(indices, np.int64).reshape(-1)
+        return Detections(
+            boxes=self.boxes[index], scores=self.scores[index], class_ids=self.class_ids[index],
+            class_names=[self.class_names[i] for i in index],
+            category_ids=self.category_ids[index],
+            mask_windows=self.mask_windows.select(index), image_size=self.image_size,
+            mask_scores=None if self.mask_scores is None else self.mask_scores[index],
+            times=self.times)

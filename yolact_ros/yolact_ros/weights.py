@@ -53,6 +53,14 @@ def official_weights() -> List[Dict]:
         return json.load(stream)['official']
 
 
+def bundled_entry() -> Dict:
+    """Return the manifest's entry for the bundled demo model, with ``path`` added."""
+    with open(weights_dir() / MANIFEST_NAME, encoding='utf-8') as stream:
+        entry = dict(json.load(stream)['bundled'])
+    entry['path'] = str(weights_dir() / entry['file'])
+    return entry
+
+
 def find_official(name: str) -> Dict:
     """Return the manifest entry whose name or file name is ``name``."""
     entries = official_weights()

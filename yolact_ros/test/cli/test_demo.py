@@ -43,8 +43,7 @@ def test_missing_bundled_model_is_one_clear_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [f'yolact demo: error: the bundled demo model {weights_dir / DEMO_WEIGHTS} is '
-                   'missing (it has not been trained and committed yet); pass --weights '
-                   'MODEL.safetensors to run the demo with another model']
+                   'missing; pass --weights FILE (.safetensors, upstream .pth, .onnx or .engine)']
     assert not (tmp_path / 'demo').exists()  # nothing written before the model loads
 
 

@@ -101,9 +101,8 @@ def write(path, text):
         {'file_name': '000001.png', 'image_id': 1, 'category_id': 1, 'score': 0.5,
          'bbox': [0, 0, 4, 4]}]))],
      "{t}/names.json: file_name 'other.png' is not an image of the ground truth"),
-    (lambda d, t: [], 'give exactly one of --weights (run a model) and --results'),
     (lambda d, t: ['--results', str(t / 'x.json'), '--weights', str(t / 'w')],
-     'give exactly one of --weights (run a model) and --results'),
+     'give one of --weights (run a model) and --results (evaluate a results file), not both'),
     (lambda d, t: ['--results', str(t / 'x.json'), '--max-images', '0'],
      '--max-images must be >= 1, got 0'),
     (lambda d, t: ['--weights', str(t / 'nope.safetensors')],
@@ -126,3 +125,14 @@ def test_unknown_dataset_is_one_line(tmp_path, capsys):
     assert code == 2
     assert err.strip() == f'yolact eval: error: dataset spec {tmp_path / "missing.yaml"} does ' \
                           'not exist'
+
+
+def test_without_weights_or_results_evaluates_the_bundled_model(dataset_dir, tmp_path, capsys):
+    from yolact_ros.weights import demo_weights
+
+    code, out, _ = run_eval(['--data', str(dataset_dir), '--output', str(tmp_path / 'out'),
+                             '--device', 'cpu'], capsys)
+    assert code == 0
+    assert f'detections from {demo_weights()}' in out
+    assert json.loads((tmp_path / 'out' / 'metrics.json').read_text())['source'] == str(
+        demo_weights())

@@ -32,7 +32,8 @@ def test_predict_runs_each_official_config(name, input_size, image_path, tmp_pat
                               half=True)
     out = tmp_path / 'out'
     code = main(['predict', str(image_path), '--weights', str(weights), '--output', str(out),
-                 '--device', 'cpu', '--score-threshold', '0.0', '--max-detections', '5'])
+                 '--device', 'cpu', '--score-threshold', '0.0', '--candidate-threshold', '0.0',
+                 '--max-detections', '5'])
     assert code == 0
     predictions = json.loads((out / 'predictions.json').read_text())
     assert len(predictions) == 5

@@ -167,3 +167,34 @@ def test_atomic_writes_leave_no_temp_file_and_honour_the_umask(tmp_path):
     assert target.read_bytes() == b'second'
     assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
     assert [p.name for p in target.parent.iterdir()] == ['model.safetensors']
+
+
+def test_project_file_lacking_its_attention_keys_is_an_error(tmp_path, tiny_config):
+    from safetensors.torch import load_file, save_file
+
+    config = tiny_config.with_attention()
+    path = save_checkpoint(tmp_path / 'attention.safetensors', build_model(config), config)
+    _, metadata = read_safetensors(path)
+    tensors = {k: v for k, v in load_file(str(path)).items()
+               if not k.startswith('backbone.stage_attention.')}
+    stripped = tmp_path / 'stripped.safetensors'
+    save_file(tensors, str(stripped), metadata=metadata)
+    with pytest.raises(CheckpointError, match=r'stripped.safetensors does not fit the model: '
+                                              r'missing keys: backbone.stage_attention.0'):
+        load_model(stripped)
+    plain = save_checkpoint(tmp_path / 'plain.safetensors', build_model(tiny_config),
+                            tiny_config)
+    with pytest.raises(CheckpointError, match='missing keys: backbone.stage_attention'):
+        load_model(plain, config)  # asking for attention does not make it up either
+
+
+def test_upstream_checkpoints_get_identity_attention(tmp_path, tiny_config):
+    plain = build_model(tiny_config)
+    path = tmp_path / 'yolact_resnet18_upstream.pth'
+    torch.save(dict(plain.state_dict()), path)
+    model, config = load_model(path, tiny_config.with_attention())
+    assert config.attention.enabled and model.backbone.stage_attention is not None
+    inputs = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        expected, actual = plain.eval()(inputs), model(inputs)
+    torch.testing.assert_close(actual['loc'], expected['loc'])

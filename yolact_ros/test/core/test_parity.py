@@ -58,12 +58,52 @@ def test_postprocessing_on_the_reference_input_matches_exactly(network_outputs, 
     assert min(ious) >= 0.99
 
 
-def test_full_path_from_the_bgr_image_matches_upstream(reference_dir, reference):
+def user_threshold(reference, name):
+    """Return a score threshold: a user's (0.3, 0.5) or one inside the reference's scores.
+
+    'median' lies mid-way in the widest gap between consecutive reference scores around their
+    median, so it removes about half of them and no score sits within rounding of it.
+    """
+    if name != 'median':
+        return float(name)
+    scores = np.sort(reference['pp_scores'])
+    middle = scores[len(scores) // 4:3 * len(scores) // 4]
+    gap = int(np.argmax(np.diff(middle)))
+    return float(middle[gap] + middle[gap + 1]) / 2
+
+
+@pytest.mark.parametrize('name', ['0.3', '0.5', 'median'])
+def test_postprocessing_at_a_score_threshold_matches_upstream(network_outputs, reference, name):
+    """Upstream ``postprocess(score_threshold=T)`` keeps Detect's detections scoring ``> T``.
+
+    Detect's candidates stay those above 0.05 whatever T, so upstream's result at T is the
+    reference (T = 0) without the scores ``<= T``; before the two thresholds were separate,
+    T also cut the candidates and changed which boxes Fast NMS kept.
+    """
+    threshold = user_threshold(reference, name)
+    keep = reference['pp_scores'] > threshold
+    assert name != 'median' or 0 < keep.sum() < len(keep)
+    result = Postprocessor(PostprocessConfig(score_threshold=threshold))(
+        network_outputs, [(480, 640)])[0]
+    np.testing.assert_array_equal(result['boxes'].numpy(), reference['pp_boxes'][keep])
+    np.testing.assert_array_equal(result['classes'].numpy(), reference['pp_classes'][keep])
+    np.testing.assert_allclose(result['scores'].numpy(), reference['pp_scores'][keep], atol=1e-4)
+    masks = reference_masks(reference)[keep]
+    ours = paste_masks(result['mask_windows'], len(masks), (480, 640)).numpy()
+    assert min(mask_iou(a, b) for a, b in zip(ours, masks)) >= 0.99
+
+
+@pytest.mark.parametrize('name', ['0', '0.3', 'median'])
+def test_full_path_from_the_bgr_image_matches_upstream(reference_dir, reference, name):
+    threshold = user_threshold(reference, name)
     segmenter = Segmenter.from_weights(reference_dir / 'yolact_resnet50_ref_fp16.pth',
-                                       device='cpu')
+                                       device='cpu',
+                                       postprocess=PostprocessConfig(score_threshold=threshold))
     ours = segmenter(reference['image_bgr'])
-    theirs_masks = reference_masks(reference)
-    assert len(ours) == len(reference['pp_scores'])
+    keep = reference['pp_scores'] > threshold
+    theirs_masks = reference_masks(reference)[keep]
+    reference = {key: reference[key][keep] for key in ('pp_boxes', 'pp_classes', 'pp_scores')}
+    assert len(ours) == keep.sum()
     # Our resize (torch bilinear, upstream's --image path) differs from the reference's cv2
     # resize by ~1e-4, enough to swap near-tied scores: match detections, not ranks.
     unmatched = set(range(len(ours)))

@@ -175,3 +175,21 @@ def test_full_path_from_the_bgr_image_matches_upstream(reference_dir, reference)
     assert differing <= 3
     assert np.median(mask_ious) >= 0.99
     assert np.median(mask_score_errors) <= 1e-3
+
+
+def test_the_score_threshold_applies_to_box_scores_before_mask_rescoring(
+        network_run, reference_model, reference):
+    """As upstream's ``postprocess``: ``score > T`` on Detect's scores, then re-scoring.
+
+    At the node's 0.3 every reference detection stays (box scores ~1), also those whose mask
+    score (box score x predicted IoU) is below 0.3.
+    """
+    outputs, _ = network_run
+    model, _ = reference_model
+    postprocessor = Postprocessor(PostprocessConfig(score_threshold=0.3),
+                                  mask_scorer=model.maskiou_net)
+    result = postprocessor(outputs, [(480, 640)])[0]
+    assert (reference['pp_mask_scores'] <= 0.3).any()
+    np.testing.assert_array_equal(result['classes'].numpy(), reference['pp_classes'])
+    np.testing.assert_allclose(result['mask_scores'].numpy(), reference['pp_mask_scores'],
+                               atol=1e-5)

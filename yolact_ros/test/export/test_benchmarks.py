@@ -37,3 +37,20 @@ def test_postprocess_prints_each_stage(benchmarks, capsys):
     assert '100 detections' in out
     for stage in ('Fast NMS', 'postprocessing (NMS, masks, copy)', 'node work'):
         assert f' ms  {stage}' in out
+
+
+def test_threads_prints_a_table_per_setting_and_load(benchmarks, capsys):
+    from yolact_ros.weights import demo_weights
+
+    if not demo_weights().is_file():
+        pytest.skip('the bundled demo model is missing')
+    import threads
+
+    threads.main(['--frames', '2', '--settings', '1', '--backends', 'torch',
+                  '--background', '0'])
+    out = capsys.readouterr().out
+    assert 'load average before: ' in out and 'load average after: ' in out
+    assert 'torch threads=1: torch 1 intra / 1 inter-op' in out
+    assert '| backend | threads | 0 busy: median / p90 ms (vs default) |' in out
+    rows = [line for line in out.splitlines() if line.startswith('| torch | 1 | ')]
+    assert len(rows) == 1

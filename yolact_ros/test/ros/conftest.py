@@ -11,3 +11,23 @@ def fake_weights(tmp_path) -> Path:
     path = tmp_path / 'fake.safetensors'
     path.write_bytes(b'')
     return path
+
+
+@pytest.fixture(scope='module')
+def ros_context():
+    """Initialise rclpy for one test module (request it in modules that import ``_ros_gate``)."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.fixture
+def graph(request, ros_context):
+    """Return a :class:`ros_harness.Graph` helper named after the test module, closed after."""
+    from ros_harness import Graph
+
+    helper = Graph(request.module.__name__.rsplit('.', 1)[-1] + '_helper')
+    yield helper
+    helper.close()

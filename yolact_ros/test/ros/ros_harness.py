@@ -1,5 +1,6 @@
 """Helpers of the ROS tests: a fake Segmenter and a ROS graph harness (import after _ros_gate)."""
 
+from pathlib import Path
 import threading
 import time
 from typing import Callable, List, Optional
@@ -16,8 +17,10 @@ CLASS_NAMES = ['person', 'car', 'dog']
 class FakeSegmenter:
     """Stands in for the Segmenter: two fixed instances per image, an optional delay.
 
-    Instance 0 ('person', 0.9) covers the left half, instance 1 ('car', 0.6) a right-hand box; the
-    ``score_threshold`` of :attr:`postprocess` filters them, like the real postprocessor.
+    Instance 0 ('person', 0.9) covers the left half, instance 1 ('car', 0.6) a right-hand box;
+    :attr:`fail_next` makes the next call raise.
+    :attr:`postprocess` is only stored (the node sets it); nothing is filtered here: thresholds
+    and the class allow-list are the real Segmenter's job, tested with the real model.
     """
 
     def __init__(self, delay: float = 0.0) -> None:
@@ -29,9 +32,13 @@ class FakeSegmenter:
         self.last_image: Optional[np.ndarray] = None
         self.warmups = 0
         self.releases = 0
+        self.fail_next: Optional[Exception] = None  # raised by the next call, once
 
     def __call__(self, image: np.ndarray) -> Detections:
         self.calls += 1
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
         self.last_image = image.copy()
         if self.delay:
             time.sleep(self.delay)
@@ -39,21 +46,13 @@ class FakeSegmenter:
         masks = np.zeros((2, height, width), bool)
         masks[0, :, :max(width // 2, 1)] = True
         masks[1, height // 4:max(height // 2, height // 4 + 1), 3 * width // 4:] = True
-        detections = Detections(
+        return Detections(
             boxes=np.array([[0, 0, width // 2, height], [3 * width // 4, height // 4, width,
                                                          height // 2]], np.float32),
             scores=np.array([0.9, 0.6], np.float32), class_ids=np.array([0, 1]),
             class_names=['person', 'car'], category_ids=np.array([1, 2]),
             mask_windows=WindowedMasks.from_dense(masks),
             image_size=(height, width), times=StageTimes(1.0, 2.0, 3.0))
-        keep = np.flatnonzero(detections.scores >= self.postprocess.score_threshold)
-        return Detections(
-            boxes=detections.boxes[keep], scores=detections.scores[keep],
-            class_ids=detections.class_ids[keep],
-            class_names=[detections.class_names[i] for i in keep],
-            category_ids=detections.category_ids[keep],
-            mask_windows=detections.mask_windows.select(keep),
-            image_size=(height, width), times=detections.times)
 
     def warmup(self) -> None:
         self.warmups += 1
@@ -116,3 +115,65 @@ class Graph:
         for node in self._added:
             node.destroy_node()
         self.node.destroy_node()
+
+
+PARAMS_YAML = Path(__file__).resolve().parents[2] / 'config' / 'params.yaml'
+
+
+def shipped_params(**overrides) -> dict:
+    """Return the node parameters of the shipped ``config/params.yaml``, with ``overrides``."""
+    import yaml
+
+    document = yaml.safe_load(PARAMS_YAML.read_text())
+    return {**document['/**/segment_node']['ros__parameters'], **overrides}
+
+
+def synthetic_scene(seed: int, count: int = 3, size: int = 256):
+    """Render a scene like the demo model's training data: ``count`` shapes, none touching.
+
+    Shapes of distinct classes sit at the centres of the four quadrants (radius 10-16 % of the
+    side, as the training scenes), on a cluttered background with pixel noise. Deterministic in
+    ``seed``; returns a :class:`~yolact_ros.data.synthetic.Scene` whose instances are the truth.
+    """
+    from yolact_ros.data.synthetic import (
+        CLASS_NAMES as SHAPES, compose_scene, random_background, random_shape)
+
+    rng = np.random.default_rng(seed)
+    background = random_background(rng, size, size)
+    centres = [(size / 4, size / 4), (3 * size / 4, size / 4), (size / 4, 3 * size / 4),
+               (3 * size / 4, 3 * size / 4)][:count]
+    kinds = rng.choice(len(SHAPES), count, replace=False)
+    shapes = [random_shape(rng, centre, rng.uniform(0.10, 0.16) * size, SHAPES[kind])
+              for centre, kind in zip(centres, kinds)]
+    return compose_scene(background, shapes, noise_sigma=3.0, rng=rng)
+
+
+def stamped(stamp_ns: int, frame_id: str = 'camera'):
+    """Return a ``std_msgs/Header`` with the stamp ``stamp_ns`` (nanoseconds)."""
+    from std_msgs.msg import Header
+
+    header = Header(frame_id=frame_id)
+    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return header
+
+
+def stamp_ns(header) -> int:
+    """Return a header's stamp in nanoseconds."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def bgr_image(pixels: np.ndarray, stamp: int, frame_id: str = 'camera'):
+    """Return a ``bgr8`` ``sensor_msgs/Image`` of ``uint8[H, W, 3]`` pixels."""
+    from sensor_msgs.msg import Image
+
+    height, width = pixels.shape[:2]
+    return Image(header=stamped(stamp, frame_id), height=height, width=width, encoding='bgr8',
+                 step=width * 3, data=np.ascontiguousarray(pixels).tobytes())
+
+
+def wait_stamp(graph: 'Graph', received: List, stamp: int, what: str = 'output',
+               timeout: float = 30.0):
+    """Wait for the message with header stamp ``stamp`` in ``received`` and return it."""
+    graph.wait_for(lambda: any(stamp_ns(m.header) == stamp for m in received),
+                   f'{what} with stamp {stamp}', timeout)
+    return next(m for m in received if stamp_ns(m.header) == stamp)

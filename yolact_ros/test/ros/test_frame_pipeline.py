@@ -66,19 +66,23 @@ def test_default_options_build_instances_and_detections_with_the_input_header():
         6.0 + result.times.decode_ms + result.times.build_ms)
 
 
-def test_allow_list_encodings_and_image_outputs():
-    options = OutputOptions(classes=('car',), mask_encoding='rle_coco', detection_class_id='id',
-                            detections=True, instance_mask=True, overlay=True)
+def test_encodings_and_image_outputs():
+    options = OutputOptions(mask_encoding='rle_coco', detection_class_id='id', detections=True,
+                            instance_mask=True, overlay=True)
     result = process_frame(image_msg(), FakeSegmenter(), TYPES, options)
     assert list(result.messages) == ['instances', 'detections', 'instance_mask', 'overlay']
-    (instance,) = result.messages['instances'].instances
-    assert (instance.id, instance.class_name, instance.mask.encoding) == (1, 'car', RLE_COCO)
+    person, car = result.messages['instances'].instances
+    assert (car.id, car.class_name, car.mask.encoding) == (2, 'car', RLE_COCO)
     expected_mask = np.zeros((6, 8), bool)
     expected_mask[1:3, 6:] = True  # FakeSegmenter's 'car': rows H/4..H/2, columns 3W/4..W
-    np.testing.assert_array_equal(decode_mask(instance.mask, 6, 8), expected_mask)
-    assert result.messages['detections'].detections[0].results[0].hypothesis.class_id == '1'
+    np.testing.assert_array_equal(decode_mask(car.mask, 6, 8), expected_mask)
+    assert [d.results[0].hypothesis.class_id
+            for d in result.messages['detections'].detections] == ['0', '1']
     labels = np.frombuffer(result.messages['instance_mask'].data.tobytes(), '<u2').reshape(6, 8)
-    np.testing.assert_array_equal(labels, expected_mask.astype(np.uint16))
+    expected_labels = np.zeros((6, 8), np.uint16)
+    expected_labels[:, :4] = 1  # 'person': the left half
+    expected_labels[expected_mask] = 2
+    np.testing.assert_array_equal(labels, expected_labels)
     overlay = result.messages['overlay']
     assert (overlay.encoding, overlay.height, overlay.width) == ('bgr8', 6, 8)
     # Offline (no clock): the latency is the frame's processing time so far.
@@ -89,7 +93,7 @@ def test_node_params_select_the_options():
     params = NodeParams.from_values({'classes': ['dog'], 'publish_detections': False,
                                      'publish_overlay': False, 'mask_encoding': 'rle_coco'})
     options = OutputOptions.from_params(params, instance_mask=True, overlay=True)
-    assert options == OutputOptions(classes=('dog',), mask_encoding='rle_coco',
+    assert options == OutputOptions(mask_encoding='rle_coco',
                                     detection_class_id='name', instances=True,
                                     detections=False, instance_mask=True, overlay=False)
     assert not OutputOptions.from_params(params, instance_mask=False,

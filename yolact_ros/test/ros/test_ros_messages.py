@@ -10,7 +10,7 @@ import pytest
 from yolact_ros.ros.mask_encoding import BITMAP_ROI, decode_mask, RLE_COCO
 from yolact_ros.ros.messages import (
     build_detection_array, build_diagnostics, build_header, build_image, build_instance_array,
-    build_label_info, label_image, latency_ms, rosbags_message_types, select_classes,
+    build_label_info, label_image, latency_ms, rosbags_message_types,
     stamp_to_ns)
 from yolact_ros.structures import Detections, StageTimes, WindowedMasks
 
@@ -96,8 +96,6 @@ def test_windowed_masks_give_the_same_messages(typestore, types, encoding):
     assert typestore.serialize_cdr(ours, ours.__msgtype__) == typestore.serialize_cdr(
         reference, reference.__msgtype__)
     np.testing.assert_array_equal(label_image(windowed), label_image(dense))
-    people = select_classes(windowed, ['person'])
-    np.testing.assert_array_equal(people.masks, dense.masks[[0, 2]])
 
 
 def test_empty_detections_and_missing_stamp(typestore, types):
@@ -166,16 +164,6 @@ def test_label_info(typestore, types):
                                                    ['person', 'car'], 0.25))
     assert [(c.class_id, c.class_name) for c in msg.class_map] == [(0, 'person'), (1, 'car')]
     assert msg.threshold == 0.25
-
-
-def test_select_classes():
-    detections = make_detections()
-    assert select_classes(detections, []) is detections
-    people = select_classes(detections, ['person'])
-    assert people.class_names == ['person', 'person']
-    np.testing.assert_array_equal(people.masks, detections.masks[[0, 2]])
-    np.testing.assert_array_equal(people.scores, detections.scores[[0, 2]])
-    assert len(select_classes(detections, ['car'])) == 0
 
 
 def test_diagnostics(typestore, types):

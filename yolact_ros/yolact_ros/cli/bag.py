@@ -9,6 +9,8 @@ from pathlib import Path
 import sys
 
 from yolact_ros.cli import CommandError
+from yolact_ros.cli.common import (
+    add_threads_argument, announce_bundled, apply_threads, check_config, resolve_weights)
 from yolact_ros.ros.params import NodeParams, SPECS
 
 # CLI option -> node parameter (the node's defaults, ranges and validation apply).
@@ -47,11 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--compressed', action='store_true',
                         help='read TOPIC/compressed (sensor_msgs/CompressedImage), as the '
                         'node with image_transport: compressed')
-    parser.add_argument('--weights', type=Path, default=None, metavar='FILE',
+    parser.add_argument('--weights', default=None, metavar='FILE',
                         help=f'checkpoint (default: the bundled {DEMO_WEIGHTS})')
     parser.add_argument('--config', default='', metavar='NAME', help=_help('config'))
     parser.add_argument('--device', default=SPECS['device'].default, help=_help('device'))
     parser.add_argument('--half', action='store_true', help=_help('half'))
+    add_threads_argument(parser)
     for option, kind in (('score_threshold', float), ('nms_iou', float), ('top_k', int),
                          ('max_detections', int), ('mask_threshold', float)):
         parser.add_argument('--' + option.replace('_', '-'), type=kind,
@@ -89,21 +92,6 @@ def node_params(args: argparse.Namespace, weights: Path) -> NodeParams:
         raise CommandError(str(error)) from None
 
 
-def _weights(args: argparse.Namespace) -> Path:
-    from yolact_ros.cli.demo import default_weights
-
-    if args.weights is not None:
-        if not args.weights.is_file():
-            raise CommandError(f'weights file not found: {args.weights}')
-        return args.weights
-    weights = default_weights()
-    if not weights.is_file():
-        raise CommandError(f'the bundled demo model {weights} is missing (not trained and '
-                           'committed yet); pass --weights MODEL.safetensors (or an upstream '
-                           '.pth)')
-    return weights
-
-
 def run(args: argparse.Namespace) -> int:
     """Segment the bag and print a summary; return the exit code (1 if no frame decoded)."""
     from yolact_ros.checkpoint import CheckpointError
@@ -112,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from yolact_ros.ros.frame_pipeline import OutputOptions
     from yolact_ros.ros.params import check_classes
 
-    weights = _weights(args)
+    weights = resolve_weights(args.weights)
     params = node_params(args, weights)
+    check_config(params.config or None)
     options = OutputOptions.from_params(params, instance_mask=args.instance_mask,
                                         overlay=args.overlay)
     try:  # the bag, topic and paths first: fail before loading the model
@@ -122,15 +111,18 @@ def run(args: argparse.Namespace) -> int:
                   compressed=args.compressed, overwrite=args.overwrite)
     except BagError as error:
         raise CommandError(str(error)) from None
+    apply_threads(args.threads)
     try:
         segmenter = Segmenter.from_weights(
-            weights, config=params.config or None, device=params.device, half=params.half,
-            postprocess=params.postprocess())
+            weights, config=params.config or None, device=params.device, half=params.half)
     except (CheckpointError, ValueError) as error:
         raise CommandError(f'cannot load weights {weights}: {error}') from None
+    if args.weights is None:
+        announce_bundled(segmenter)
     reason = check_classes(params.classes, segmenter.class_names)
     if reason is not None:
         raise CommandError(f'--classes: {reason}')
+    segmenter.postprocess = params.postprocess(segmenter.class_names)
     custom_data = {'yolact_ros.weights': weights.name, 'yolact_ros.config': segmenter.config.name,
                    'yolact_ros.source': str(args.input)}
     try:

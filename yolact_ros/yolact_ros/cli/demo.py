@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import List
 
+from yolact_ros.cli.common import add_threads_argument
 from yolact_ros.weights import DEMO_WEIGHTS
 
 VIDEO_NAME = 'scene.mp4'
@@ -25,20 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--frames', type=int, default=60, metavar='N',
                         help='frames of the video (default 60)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
-    parser.add_argument('--weights', type=Path, default=None,
-                        help=f'model to run (default: the bundled {DEMO_WEIGHTS})')
+    parser.add_argument('--weights', default=None, metavar='FILE',
+                        help=f'checkpoint to run (default: the bundled {DEMO_WEIGHTS})')
+    parser.add_argument('--score-threshold', type=float, default=0.3, metavar='F',
+                        help='keep detections scoring above this (default %(default)s, as the '
+                        'node)')
+    add_threads_argument(parser)
     parser.set_defaults(func=run)
-
-
-def default_weights() -> Path:
-    """Return the bundled demo model's path (which may not exist)."""
-    from yolact_ros.cli import CommandError
-    from yolact_ros.weights import demo_weights, WeightsError
-
-    try:
-        return demo_weights()
-    except WeightsError as error:
-        raise CommandError(f'cannot locate the bundled demo model: {error}') from None
 
 
 class _TimedSegmenter:
@@ -61,24 +55,24 @@ def run(args: argparse.Namespace) -> int:
     """Write the video, segment it and print a summary; return the exit code."""
     from yolact_ros.checkpoint import CheckpointError
     from yolact_ros.cli import CommandError
+    from yolact_ros.cli.common import announce_bundled, apply_threads, resolve_weights
     from yolact_ros.cli.predict import InputError, segment_video
+    from yolact_ros.config import PostprocessConfig
     from yolact_ros.data.synthetic import write_synthetic_video
     from yolact_ros.inference import Segmenter
 
     if args.frames < 1:
         raise CommandError(f'--frames must be >= 1, got {args.frames}')
-    weights = args.weights if args.weights is not None else default_weights()
-    if not weights.is_file():
-        if args.weights is None:
-            raise CommandError(
-                f'the bundled demo model {weights} is missing (it has not been trained and '
-                'committed yet); pass --weights MODEL.safetensors to run the demo with another '
-                'model')
-        raise CommandError(f'weights file not found: {weights}')
+    weights = resolve_weights(args.weights)
+    apply_threads(args.threads)
     try:
-        segmenter = Segmenter.from_weights(weights, device=args.device)
+        segmenter = Segmenter.from_weights(
+            weights, device=args.device,
+            postprocess=PostprocessConfig(score_threshold=args.score_threshold))
     except (CheckpointError, ValueError) as error:
         raise CommandError(str(error)) from None
+    if args.weights is None:
+        announce_bundled(segmenter)
 
     args.output.mkdir(parents=True, exist_ok=True)
     video = write_synthetic_video(args.output / VIDEO_NAME, frames=args.frames, size=VIDEO_SIZE,

@@ -6,13 +6,14 @@ from pathlib import Path
 import sys
 
 from yolact_ros.cli import CommandError
-from yolact_ros.cli.common import add_model_arguments, build_segmenter
+from yolact_ros.cli.common import add_model_arguments, build_segmenter, resolve_weights
 
 DESCRIPTION = '''\
 Evaluate with pycocotools COCOeval (bbox and segm) and print AP, AP50, AP75 and AP for small,
 medium and large objects, plus a per-class table. Writes DIR/results.json (COCO results, as
 `yolact predict` writes them), DIR/metrics.json and DIR/pr_curves.png.
 
+Without --weights or --results, evaluates the bundled demo model (synthetic shapes).
 With --results FILE, evaluates an existing COCO results file instead of running a model. Results
 that carry a file_name (as `yolact predict`'s predictions.json, whose image_id counts the images
 it read from 0) are matched to the dataset's images by file name; otherwise their image_id must be
@@ -21,9 +22,9 @@ the dataset's.
 examples:
   # the bundled demo model on 20 held-out synthetic images
   yolact synth --out /tmp/synth_val --images 20 --seed 1
-  yolact eval --weights weights/yolact_resnet18_synth.safetensors --data /tmp/synth_val
-  # the same numbers from `yolact predict`'s JSON
-  yolact predict /tmp/synth_val/images --weights weights/yolact_resnet18_synth.safetensors
+  yolact eval --data /tmp/synth_val
+  # the same numbers from `yolact predict`'s JSON (written to ./predictions)
+  yolact predict /tmp/synth_val/images --score-threshold 0
   yolact eval --results predictions/predictions.json --data /tmp/synth_val
 '''
 
@@ -39,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='split of a dataset with splits (default val)')
     parser.add_argument('--results', type=Path, metavar='FILE',
                         help='evaluate this COCO results JSON instead of running --weights')
-    add_model_arguments(parser, weights_required=False)
+    # Upstream's mAP settings: NMS candidates above 0.05, no final threshold (mAP integrates
+    # over every score, so a higher one only lowers it).
+    add_model_arguments(parser, score_threshold=0.0)
     parser.add_argument('--max-images', type=int, default=None, metavar='N',
                         help='evaluate the first N images only')
     parser.add_argument('--output', type=Path, default=Path('evaluation'), metavar='DIR',
@@ -54,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate, print the tables and write the files; return the exit code."""
     from yolact_ros.evaluation import format_metrics, format_per_class_table, plot_pr_curves
 
-    if (args.weights is None) == (args.results is None):
-        raise CommandError('give exactly one of --weights (run a model) and --results '
-                           '(evaluate a results file)')
+    if args.weights is not None and args.results is not None:
+        raise CommandError('give one of --weights (run a model) and --results (evaluate a '
+                           'results file), not both')
     if args.max_images is not None and args.max_images < 1:
         raise CommandError(f'--max-images must be >= 1, got {args.max_images}')
     if args.results is not None and args.benchmark:
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.results is not None:
         result, source = _evaluate_file(args, spec), str(args.results)
     else:
-        result, source = _evaluate_model(args, spec), str(args.weights)
+        weights = resolve_weights(args.weights)
+        result, source = _evaluate_model(args, spec, weights), str(weights)
 
     args.output.mkdir(parents=True, exist_ok=True)
     written = []
@@ -75,8 +79,13 @@ def run(args: argparse.Namespace) -> int:
                                dict(result.to_dict(), source=source, data=spec.name)))
     written.append(plot_pr_curves(result, args.output / 'pr_curves.png',
                                   title=f'{Path(source).name} on {spec.name}'))
+    thresholds = ''
+    if args.results is None:
+        candidate = 0.05 if args.candidate_threshold is None else args.candidate_threshold
+        thresholds = (f' (NMS candidates > {candidate:g}, final score > '
+                      f'{args.score_threshold:g}; upstream mAP uses 0.05 and 0)')
     print(f'{spec.name}: {len(result.image_ids)} images, {len(result.results)} detections '
-          f'from {source}')
+          f'from {source}{thresholds}')
     print(format_metrics(result))
     print()
     print(format_per_class_table(result))
@@ -109,11 +118,13 @@ def _load_dataset(spec, *, input_size: int, check_files: bool):
         raise CommandError(str(error)) from None
 
 
-def _evaluate_model(args: argparse.Namespace, spec):
+def _evaluate_model(args: argparse.Namespace, spec, weights: Path):
     from yolact_ros.evaluation import evaluate_segmenter
 
-    segmenter = build_segmenter(args)
-    dataset = _load_dataset(spec, input_size=segmenter.config.input_size, check_files=True)
+    # The annotations first: a dataset that does not parse fails before the model loads. The
+    # Segmenter preprocesses the images itself, so the dataset's input size is not used.
+    dataset = _load_dataset(spec, input_size=32, check_files=True)
+    segmenter = build_segmenter(args, weights)
     if args.benchmark:  # first calls are slow (allocation, cuDNN autotuning)
         for _ in range(2):
             segmenter(dataset.load_image(0))
@@ -121,7 +132,7 @@ def _evaluate_model(args: argparse.Namespace, spec):
         return evaluate_segmenter(segmenter, dataset, max_images=args.max_images,
                                   progress=sys.stderr.isatty())
     except (OSError, ValueError) as error:
-        raise CommandError(f'{args.weights} on {spec.name}: {error}') from None
+        raise CommandError(f'{weights} on {spec.name}: {error}') from None
 
 
 def _evaluate_file(args: argparse.Namespace, spec):

@@ -1,11 +1,15 @@
 """``yolact export``: the network to ONNX, TorchScript or a TensorRT engine, parity-checked."""
 
 import argparse
+import logging
 from pathlib import Path
 
 from yolact_ros.cli import CommandError
+from yolact_ros.cli.common import check_config, is_bundled, resolve_weights
 
 SUFFIXES = {'onnx': '.onnx', 'torchscript': '.pt', 'engine': '.engine'}
+# Exports of the bundled model go here (relative to the working directory), not into weights/.
+BUNDLED_EXPORT_DIR = Path('exports')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,15 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description='Write the network (raw outputs loc, conf, mask_coef, proto; Fast NMS and '
                     'masks stay in Python) with its config in the file, and print the max abs '
                     'error of the exported network against eager torch.')
-    parser.add_argument('--weights', required=True,
-                        help='.safetensors (project) or upstream .pth checkpoint')
+    parser.add_argument('--weights', default=None, metavar='FILE',
+                        help='.safetensors (project) or upstream .pth checkpoint (default: the '
+                        'bundled demo model)')
     parser.add_argument('--config', help='config name (default: read from / inferred for '
                         'the weights file)')
     parser.add_argument('--format', dest='export_format', choices=tuple(SUFFIXES),
                         default='onnx', help='onnx (default), torchscript or engine (TensorRT, '
                         'built for this GPU)')
     parser.add_argument('--output', type=Path, default=None,
-                        help='destination (default: beside the weights, .onnx / .pt / .engine)')
+                        help='destination (default: beside the weights, named after them, '
+                        '.onnx / .pt / .engine; for the bundled demo model, in ./exports/)')
     parser.add_argument('--half', action='store_true',
                         help='float16 network (needs CUDA)')
     parser.add_argument('--dynamic-batch', action='store_true',
@@ -42,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from yolact_ros.export.onnx import DEFAULT_OPSET, export_onnx
     from yolact_ros.inference import resolve_device
 
-    weights = Path(args.weights)
-    output = args.output or weights.with_suffix(SUFFIXES[args.export_format])
+    weights = resolve_weights(args.weights)
+    check_config(args.config)
+    output = args.output or default_output(weights, args.export_format)
+    if args.weights is None:
+        logging.getLogger(__name__).info('no --weights given: exporting the bundled demo '
+                                         'model %s', weights)
     try:
         if args.export_format == 'engine':
             from yolact_ros.export.tensorrt import import_tensorrt
@@ -78,3 +88,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except (CheckpointError, ValueError) as error:
         raise CommandError(str(error)) from None
+
+
+def default_output(weights: Path, export_format: str) -> Path:
+    """Return where an export goes without --output: beside the weights, or ./exports/."""
+    name = weights.with_suffix(SUFFIXES[export_format]).name
+    if is_bundled(weights):  # the repository's (or the install's) weights/ folder
+        return BUNDLED_EXPORT_DIR / name
+    return weights.with_name(name)

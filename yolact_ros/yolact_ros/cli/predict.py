@@ -2,13 +2,15 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 import sys
 from typing import Iterator, List, Tuple
 
 import numpy as np
 
-from yolact_ros.cli.common import add_model_arguments, build_segmenter
+from yolact_ros.cli import CommandError
+from yolact_ros.cli.common import add_model_arguments, build_segmenter, resolve_weights
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp'}
 VIDEO_SUFFIXES = {'.mp4', '.avi', '.mov', '.mkv', '.webm', '.mpg', '.mpeg', '.m4v'}
@@ -27,48 +29,106 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('sources', nargs='+', metavar='SOURCE',
                         help='image file, folder of images, video file or camera index')
     add_model_arguments(parser)
-    parser.add_argument('--output', default='predictions', help='output folder')
+    parser.add_argument('--output', default='predictions',
+                        help='output folder (default ./predictions), created when the first '
+                        'result is written')
     parser.add_argument('--max-frames', type=int, default=None,
                         help='stop a video or camera after this many frames')
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Segment every source; exit code 2 if any source failed."""
+    """Segment every source; exit code 2 if any source failed.
+
+    Inputs are checked before the model loads; when none can be read, nothing is written.
+    """
     from yolact_ros.results import detections_to_coco
 
-    segmenter = build_segmenter(args)
+    jobs, problems = plan_sources(args.sources)
+    if not jobs:
+        raise CommandError('; '.join(problems))
+    weights = resolve_weights(args.weights)
+    segmenter = build_segmenter(args, weights)
+    for problem in problems:
+        print(f'yolact predict: {problem}', file=sys.stderr)
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
     predictions: List[dict] = []
-    failures = 0
+    failures = len(problems)
+    done = 0
     image_index = 0
-    for source in args.sources:
+    for label, images in _groups(jobs):
         try:
-            kind, items = classify_source(source)
-            if kind == 'images':
-                for path in _progress(items, f'{source}', len(items) > 1):
-                    try:
-                        image = read_image(path)
-                    except InputError as error:
-                        failures += 1
-                        print(f'yolact predict: {error}', file=sys.stderr)
-                        continue
-                    detections = segmenter(image)
-                    _write_image_overlay(output, path, image, detections, image_index)
-                    predictions += detections_to_coco(detections, image_id=image_index,
-                                                      file_name=path.name)
-                    image_index += 1
-            else:
-                predictions += segment_video(segmenter, items[0], output, args.max_frames)
+            if images is None:  # a video or camera
+                predictions += segment_video(segmenter, label, output, args.max_frames)
+                done += 1
+                continue
+            for path in _progress(images, str(label), len(images) > 1):
+                try:
+                    image = read_image(path)
+                except InputError as error:
+                    failures += 1
+                    print(f'yolact predict: {error}', file=sys.stderr)
+                    continue
+                detections = segmenter(image)
+                _write_image_overlay(output, path, image, detections, image_index)
+                predictions += detections_to_coco(detections, image_id=image_index,
+                                                  file_name=path.name)
+                image_index += 1
+                done += 1
         except InputError as error:
             failures += 1
             print(f'yolact predict: {error}', file=sys.stderr)
+    if not done:
+        return 2  # every input failed (each said why): no empty predictions.json
     json_path = output / 'predictions.json'
     with open(json_path, 'w', encoding='utf-8') as stream:
         json.dump(predictions, stream)
     print(f'{len(predictions)} detections written to {json_path}')
     return 2 if failures else 0
+
+
+def plan_sources(sources: List[str]) -> Tuple[List[Tuple[str, object]], List[str]]:
+    """Check every source without the model; return ``(jobs, problems)``.
+
+    A job is ``(source, [image paths])`` or ``(source, video path or camera index)``; a problem
+    is one line naming the file and what is wrong with it (missing, not an image, corrupt).
+    """
+    jobs: List[Tuple[str, object]] = []
+    problems: List[str] = []
+    for source in sources:
+        try:
+            kind, items = classify_source(source)
+        except InputError as error:
+            problems.append(str(error))
+            continue
+        if kind == 'video':
+            if not isinstance(items[0], int):
+                try:
+                    check_video(items[0])
+                except InputError as error:
+                    problems.append(str(error))
+                    continue
+            jobs.append((source, items[0]))
+            continue
+        readable = []
+        for path in items:
+            try:
+                check_image(path)
+                readable.append(path)
+            except InputError as error:
+                problems.append(str(error))
+        if readable:
+            jobs.append((source, readable))
+    return jobs, problems
+
+
+def _groups(jobs):
+    """Yield ``(label, image paths)`` for image jobs and ``(video, None)`` for videos."""
+    for source, item in jobs:
+        if isinstance(item, list):
+            yield source, item
+        else:
+            yield item, None
 
 
 def classify_source(source: str) -> Tuple[str, list]:
@@ -84,9 +144,34 @@ def classify_source(source: str) -> Tuple[str, list]:
         return 'images', images
     if not path.exists():
         raise InputError(f'{path}: no such file or folder')
+    if not os.access(path, os.R_OK):
+        raise InputError(f'{path}: permission denied')
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return 'video', [path]
     return 'images', [path]
+
+
+def check_image(path: Path) -> None:
+    """Raise :class:`InputError` unless OpenCV recognises ``path``'s header as an image."""
+    import cv2
+
+    if not os.access(path, os.R_OK):
+        raise InputError(f'{path}: permission denied')
+    if not cv2.haveImageReader(str(path)):
+        raise InputError(f'{path}: cannot read image (unsupported format or corrupt file)')
+
+
+def check_video(path: Path) -> None:
+    """Raise :class:`InputError` unless the first frame of the video file decodes."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        readable = capture.isOpened() and capture.read()[0]
+    finally:
+        capture.release()
+    if not readable:
+        raise InputError(f'{path}: cannot read video (unsupported format or corrupt file)')
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -106,6 +191,7 @@ def _write_image_overlay(output: Path, path: Path, image: np.ndarray, detections
     from yolact_ros.preprocess import to_bgr8
     from yolact_ros.visualize import draw_overlay
 
+    output.mkdir(parents=True, exist_ok=True)
     target = output / f'{index:05d}_{path.stem}.png'
     cv2.imwrite(str(target), draw_overlay(to_bgr8(image), detections))
 
@@ -143,6 +229,7 @@ def segment_video(segmenter, source, output: Path, max_frames=None) -> List[dict
                 break
             if writer is None:
                 height, width = frame.shape[:2]
+                output.mkdir(parents=True, exist_ok=True)
                 writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*'mp4v'), fps,
                                          (width, height))
             detections = segmenter(frame)

@@ -1,6 +1,7 @@
-"""``yolact weights``: list the official checkpoints and download them."""
+"""``yolact weights``: list the bundled and official models, download official checkpoints."""
 
 import argparse
+from typing import Dict, List
 
 from yolact_ros.cli import CommandError
 
@@ -9,24 +10,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``weights list`` and ``weights download NAME``."""
     parser = subparsers.add_parser('weights', help='list or download official checkpoints')
     actions = parser.add_subparsers(dest='action', required=True)
-    actions.add_parser('list', help='print the official checkpoints')
+    actions.add_parser('list', help='print the bundled model and the official checkpoints: '
+                       'mask AP, latency measured by this project, URL')
     download = actions.add_parser('download', help='fetch a checkpoint into the cache')
     download.add_argument('name', help='checkpoint name or file name (see `yolact weights list`)')
     download.add_argument('--dir', help='download folder (default: the cache)')
     parser.set_defaults(func=run)
 
 
+def format_table(bundled: Dict, official: List[Dict]) -> List[str]:
+    """Return the lines of ``yolact weights list``: the bundled model first, then footnotes."""
+    machines: List[str] = []
+    rows = []
+    for entry in [bundled] + official:
+        latency = '-'
+        if entry.get('latency'):
+            first = entry['latency'][0]
+            if first['on'] not in machines:
+                machines.append(first['on'])
+            latency = f'{first["ms"]:g} ms [{machines.index(first["on"]) + 1}]'
+        where = (f'{entry["path"]} (bundled, the default)' if entry is bundled
+                 else entry['url'])
+        mask_ap = f'{entry["mask_ap"]}' + ('*' if entry is bundled else ' ')
+        rows.append(f'{entry["name"]:22} {entry["config"]:22} {entry["input_size"]:>5} '
+                    f'{mask_ap:>8}  {latency:13} {where}')
+    lines = [f'{"name":22} {"config":22} {"input":>5} {"mask AP":>8}  {"latency":13} weights']
+    lines += rows
+    lines.append('mask AP: COCO test-dev mask mAP published by upstream; '
+                 f'* {bundled["mask_ap_on"]}')
+    lines.append('latency: end to end per frame (preprocess, network, NMS, masks), measured by '
+                 'this project on:')
+    lines += [f'  [{index}] {machine}' for index, machine in enumerate(machines, 1)]
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     """List or download."""
-    from yolact_ros.weights import cache_dir, download, official_weights, WeightsError
+    from yolact_ros.weights import (
+        bundled_entry, cache_dir, download, official_weights, WeightsError)
 
     try:
         if args.action == 'list':
-            print(f'{"name":22} {"config":22} {"input":>5} {"mask AP":>7}  url')
-            for entry in official_weights():
-                print(f'{entry["name"]:22} {entry["config"]:22} {entry["input_size"]:>5} '
-                      f'{entry["mask_ap"]:>7}  {entry["url"]}')
-            print(f'cache: {cache_dir()}')
+            for line in format_table(bundled_entry(), official_weights()):
+                print(line)
+            print(f'downloads go to: {cache_dir()} (`yolact weights download NAME`)')
             return 0
         print(download(args.name, destination=args.dir))
         return 0

@@ -25,6 +25,7 @@ from torch import nn, Tensor
 from yolact_ros.config import ModelConfig, PostprocessConfig
 from yolact_ros.export.onnx import (
     DEFAULT_OPSET, ExportError, INPUT_NAME, OUTPUT_NAMES, priors_for, read_metadata)
+from yolact_ros.runtime import configured_threads
 
 LOGGER = logging.getLogger(__name__)
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
@@ -45,7 +46,11 @@ class OnnxRuntimeBackend:
 
     def __init__(self, path: PathLike, *, device: Union[str, torch.device] = 'cpu',
                  threads: Optional[int] = None) -> None:
-        """Open ``path``; ``threads`` sets ONNX Runtime's intra-op threads (default: cores)."""
+        """Open ``path``; ``threads`` sets ONNX Runtime's intra- and inter-op threads.
+
+        Without ``threads``, the count :func:`~yolact_ros.runtime.set_threads` applied, if it was
+        called; else ONNX Runtime's default (all cores).
+        """
         import onnxruntime
 
         self.path = Path(path)
@@ -64,8 +69,10 @@ class OnnxRuntimeBackend:
         else:
             raise ExportError(f'ONNX Runtime runs on cpu or cuda, not {device!r}')
         options = onnxruntime.SessionOptions()
+        threads = threads if threads is not None else configured_threads()
         if threads is not None:
             options.intra_op_num_threads = threads
+            options.inter_op_num_threads = threads
         if self.device.type == 'cpu':
             # Idle pool threads would spin for a while after each run, taking the cores the
             # postprocessing (torch, right after) needs: 91 -> 47 ms of it on 2 cores.
@@ -207,7 +214,8 @@ def load_segmenter(weights: PathLike, *, backend: str = 'torch',
             fp16 export.
         postprocess: detection thresholds.
         cache_dir: where exports made on the fly go (default: beside the checkpoint).
-        threads: ONNX Runtime intra-op threads (default: all cores).
+        threads: ONNX Runtime intra- and inter-op threads (default: the count
+            :func:`~yolact_ros.runtime.set_threads` applied, else all cores).
     """
     from yolact_ros.inference import resolve_device, Segmenter
 

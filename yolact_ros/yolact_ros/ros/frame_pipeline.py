@@ -2,7 +2,8 @@
 
 The one per-frame path of ``segment_node`` and ``yolact bag``, free of rclpy: decode a
 ``sensor_msgs/Image`` or ``CompressedImage`` (any Python binding: only its fields are read) to BGR,
-run the Segmenter, apply the class allow-list and build the output messages with the classes of a
+run the Segmenter (its postprocessing applies the thresholds and the class allow-list) and build
+the output messages with the classes of a
 :class:`~yolact_ros.ros.messages.MessageTypes`, all carrying the input header verbatim.
 """
 
@@ -16,7 +17,7 @@ from yolact_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
 from yolact_ros.ros.mask_encoding import ENCODINGS
 from yolact_ros.ros.messages import (
     build_detection_array, build_image, build_instance_array, label_image, latency_ms,
-    MessageTypes, select_classes)
+    MessageTypes)
 from yolact_ros.structures import Detections
 
 # Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
@@ -36,14 +37,12 @@ class OutputOptions:
     """Which output messages to build for a frame, and how.
 
     Attributes:
-        classes: class-name allow-list; empty keeps every class.
         mask_encoding: ``InstanceMask`` encoding of ``instances``: ``'bitmap_roi'`` or
             ``'rle_coco'``.
         detection_class_id: hypothesis ``class_id`` of ``detections``: ``'name'`` or ``'id'``.
         instances, detections, instance_mask, overlay: build that topic's message.
     """
 
-    classes: Tuple[str, ...] = ()
     mask_encoding: str = 'bitmap_roi'
     detection_class_id: str = 'name'
     instances: bool = True
@@ -68,7 +67,7 @@ class OutputOptions:
         output is wanted now (someone subscribes, the overlay rate allows one); the
         ``publish_*`` toggles still apply.
         """
-        return cls(classes=tuple(params.classes), mask_encoding=params.mask_encoding,
+        return cls(mask_encoding=params.mask_encoding,
                    detection_class_id=params.detection_class_id,
                    instances=params.publish_instances and instances,
                    detections=params.publish_detections and detections,
@@ -100,7 +99,7 @@ class FrameResult:
     Attributes:
         messages: output messages keyed by topic name (a subset of :data:`FRAME_TOPICS`, in
             that order), each with the input message's header.
-        detections: the detections after the class allow-list (source-image pixels).
+        detections: the Segmenter's detections (source-image pixels).
         image: the decoded BGR ``uint8[H, W, 3]`` frame.
         times: stage timings.
         latency_ms: the ``latency_ms`` written into ``instances``.
@@ -140,7 +139,7 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         segmenter: called with BGR ``uint8[H, W, 3]``, returns :class:`Detections` (the
             :class:`~yolact_ros.inference.Segmenter`).
         types: message classes of the binding to build the outputs with.
-        options: which messages to build, the allow-list and encodings.
+        options: which messages to build, and their encodings.
         dropped_frames: written into ``instances.dropped_frames``.
         now_ns: clock read once inference is done, for ``instances.latency_ms`` (now minus
             the image stamp: the node's). ``None`` (offline, ``yolact bag``): the latency is
@@ -157,7 +156,6 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         detections = segmenter(image)
     except Exception as error:  # any failure of the model is reported, not fatal here
         raise InferenceError(str(error)) from error
-    detections = select_classes(detections, options.classes)
     header = msg.header
     if now_ns is not None:
         latency = latency_ms(header.stamp, now_ns())

@@ -8,7 +8,7 @@ all coordinates are source-image pixels.
 """
 
 import array
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import math
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -118,23 +118,6 @@ def rosbags_message_types(typestore) -> MessageTypes:
 
 
 # --------------------------------------------------------------------------- detections
-
-
-def select_classes(detections: Detections, allowed: Sequence[str]) -> Detections:
-    """Keep only detections whose class name is in ``allowed`` (empty: keep all)."""
-    if not allowed:
-        return detections
-    keep = np.array([name in set(allowed) for name in detections.class_names], bool)
-    if keep.all():
-        return detections
-    index = np.flatnonzero(keep)
-    return replace(
-        detections, boxes=detections.boxes[index], scores=detections.scores[index],
-        class_ids=detections.class_ids[index],
-        class_names=[detections.class_names[i] for i in index],
-        category_ids=detections.category_ids[index],
-        mask_windows=detections.mask_windows.select(index),
-        mask_scores=None if detections.mask_scores is None else detections.mask_scores[index])
 
 
 def label_image(detections: Detections) -> np.ndarray:

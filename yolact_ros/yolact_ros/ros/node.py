@@ -8,113 +8,72 @@ stops the worker and frees GPU memory; cleanup drops the model and publishers.
 The subscription callback only stores the newest frame (:class:`FrameSlot`); one worker thread
 converts it, runs the model and publishes, so the node never falls behind the camera. The frame
 itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in ``yolact bag``.
+A frame that fails is logged (one line, rate-limited), counted and reported as ERROR in
+``/diagnostics``; the worker goes on. Should the worker thread die, the node leaves ACTIVE
+through error processing. Per-frame outputs are lifecycle publishers: silent unless active.
 """
 
-import functools
+from dataclasses import replace
 import os
+import signal
 import sys
 import threading
 import time
-import traceback
 from typing import Any, Callable, List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import (
-    FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult)
+from rcl_interfaces.msg import SetParametersResult
 import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle.node import LifecycleNodeMixin
+from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (
-    DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray, LabelInfo
 from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.ros.frame_pipeline import (
-    BadFrameError, FrameResult, InferenceError, OutputOptions, process_frame)
+    BadFrameError, FRAME_TOPICS, FrameResult, InferenceError, OutputOptions, process_frame)
 from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import (
     build_diagnostics, build_header, build_label_info, ros_message_types)
+from yolact_ros.ros.node_support import (
+    describe_publishers, frame_stamp, input_qos, LATCHED_QOS, logged_transition, one_line,
+    OUTPUT_QOS, parameter_descriptor, teardown)
 from yolact_ros.ros.params import (
-    check_classes, load_segmenter, NodeParams, PARAM_SPECS, ParamSpec, SPECS)
-from yolact_ros.ros.stats import LatencyWindow, RateMeter
+    check_classes, load_segmenter, NodeParams, PARAM_SPECS, SPECS)
+from yolact_ros.ros.stats import FrameCounters, LatencyWindow, RateMeter
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
+ERROR = TransitionCallbackReturn.ERROR
 
 # Parameters whose change reaches the Segmenter's postprocessing at once.
-_POSTPROCESS_PARAMS = {'score_threshold', 'nms_iou', 'top_k', 'max_detections', 'mask_threshold'}
+_POSTPROCESS_PARAMS = {'score_threshold', 'nms_iou', 'top_k', 'max_detections', 'mask_threshold',
+                       'classes'}
 
 SegmenterFactory = Callable[[NodeParams], Any]
 
 
-def parameter_descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    """Return the ROS descriptor (type, range, description) of one parameter spec."""
-    description = spec.description
-    if not spec.runtime:
-        description += f' Applied {spec.applies}.'
-    descriptor = ParameterDescriptor(
-        name=spec.name, description=description, additional_constraints=spec.constraints)
-    default = spec.default
-    if isinstance(default, bool):
-        descriptor.type = ParameterType.PARAMETER_BOOL
-    elif isinstance(default, int):
-        descriptor.type = ParameterType.PARAMETER_INTEGER
-        if spec.min_value is not None:
-            descriptor.integer_range = [IntegerRange(
-                from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
-    elif isinstance(default, float):
-        descriptor.type = ParameterType.PARAMETER_DOUBLE
-        if spec.min_value is not None:
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.min_value), to_value=float(spec.max_value), step=0.0)]
-    elif isinstance(default, str):
-        descriptor.type = ParameterType.PARAMETER_STRING
-    else:
-        descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
-    return descriptor
+class SegmentNode(LifecycleNodeMixin, Node):
+    """Lifecycle node: ``image`` in, instances, detections, masks and diagnostics out.
 
-
-def _qos_name(policy) -> str:
-    return getattr(policy, 'name', str(policy)).lower()
-
-
-def input_qos(params: NodeParams) -> QoSProfile:
-    """Return the input subscription QoS: sensor-data (best effort) unless reliable is asked."""
-    reliability = (ReliabilityPolicy.RELIABLE if params.qos_reliability == 'reliable'
-                   else ReliabilityPolicy.BEST_EFFORT)
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=params.qos_depth,
-                      reliability=reliability, durability=DurabilityPolicy.VOLATILE)
-
-
-OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
-                        reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
-LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-def _logged(callback: Callable) -> Callable:
-    """Log a lifecycle callback's exception (rclpy turns it into ERROR without a word)."""
-    @functools.wraps(callback)
-    def wrapper(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            return callback(self, state)
-        except Exception:
-            self.get_logger().error(f'{callback.__name__} raised:\n{traceback.format_exc()}')
-            return TransitionCallbackReturn.ERROR
-    return wrapper
-
-
-class SegmentNode(LifecycleNode):
-    """Lifecycle node: ``image`` in, instances, detections, masks and diagnostics out."""
+    Callback groups: the lifecycle services are reentrant, so ``get_state`` answers while a
+    transition (a model load) runs; transitions themselves run one at a time. Parameter
+    services, the subscription and the timers share the default group; the autostart timer has
+    its own, so a multi-threaded executor serves everything else while the model loads.
+    """
 
     def __init__(self, node_name: str = 'segment_node', *,
                  segmenter_factory: SegmenterFactory = load_segmenter, **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+        Node.__init__(self, node_name, **kwargs)
+        LifecycleNodeMixin.__init__(self, callback_group=ReentrantCallbackGroup())
+        self._transition_lock = threading.Lock()
+        self._lock = threading.Lock()  # the Segmenter and its postprocessing vs parameters
         self._factory = segmenter_factory
         self._types = ros_message_types()
         for spec in PARAM_SPECS:
@@ -131,16 +90,15 @@ class SegmentNode(LifecycleNode):
         self._input_topic = ''
         self._activity_timers: List[Any] = []
         self._input_timer = None
+        self._autostart_timer = None
         self._worker: Optional[threading.Thread] = None
+        self._worker_failure = ''
+        self._worker_died = self.create_guard_condition(self._on_worker_died)
         self._stop = threading.Event()
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
         self._latency = LatencyWindow()
-        self._processed = 0
-        self._bad_frames = 0
-        self._errors = 0
-        self._last_error = ''
-        self._unreported_drops = 0
+        self._counters = FrameCounters()
         self._last_overlay = -float('inf')
 
     # ------------------------------------------------------------------ parameters
@@ -163,14 +121,16 @@ class SegmentNode(LifecycleNode):
         values = {p.name: p.value for p in parameters if p.name in SPECS}
         if not values:
             return SetParametersResult(successful=True)
-        class_names = self._segmenter.class_names if self._segmenter is not None else None
-        try:
-            updated = self._params.with_values(values, class_names)
-        except ValueError as error:
-            return SetParametersResult(successful=False, reason=str(error))
-        if self._segmenter is not None and _POSTPROCESS_PARAMS & set(values):
-            self._segmenter.postprocess = updated.postprocess()
-        self._params = updated
+        with self._lock:
+            segmenter = self._segmenter
+            class_names = segmenter.class_names if segmenter is not None else None
+            try:
+                updated = self._params.with_values(values, class_names)
+            except ValueError as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            if segmenter is not None and _POSTPROCESS_PARAMS & set(values):
+                segmenter.postprocess = updated.postprocess(class_names)
+            self._params = updated
         deferred = [f'{name} {SPECS[name].applies}' for name in sorted(values)
                     if not SPECS[name].runtime]
         if deferred:
@@ -179,48 +139,92 @@ class SegmentNode(LifecycleNode):
 
     # ------------------------------------------------------------------ lifecycle
 
-    @_logged
+    def _LifecycleNodeMixin__change_state(self, transition_id: int) -> TransitionCallbackReturn:
+        """Run one transition at a time: the services and ``trigger_*`` all come through here.
+
+        Overrides rclpy's private ``__change_state``, because the lifecycle services are
+        reentrant (``get_state`` must answer during a transition). A transition the current
+        state does not allow fails instead of raising out of the executor.
+        """
+        with self._transition_lock:
+            try:
+                return LifecycleNodeMixin._LifecycleNodeMixin__change_state(self, transition_id)
+            except _rclpy.RCLError as error:
+                if self.context.ok():  # else shutting down: nothing to report
+                    self.get_logger().warning(f'transition {transition_id} refused: {error}')
+                return FAILURE
+
+    @logged_transition
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model, create the publishers and publish ``label_info``."""
         params = self._params
-        weights = params.weights
-        if not weights:
-            self.get_logger().error('configure failed: parameter weights is empty; set it to '
-                                    'a checkpoint file')
+        weights = self._weights_file(params.weights)
+        if weights is None:
             return FAILURE
-        if not os.path.isfile(weights):
-            self.get_logger().error(f"configure failed: weights file '{weights}' not found")
-            return FAILURE
+        from yolact_ros.runtime import set_threads
+
+        threads = set_threads(params.threads)
         try:
-            segmenter = self._factory(params)
+            segmenter = self._factory(replace(params, weights=weights))
         except Exception as error:  # any loader failure fails the transition
             self.get_logger().error(f"configure failed: cannot load weights '{weights}' "
                                     f'(device {params.device}, half {params.half}): {error}')
             return FAILURE
-        reason = check_classes(params.classes, segmenter.class_names)
-        if reason is not None:
+        if not self.context.ok():  # Ctrl-C while the model loaded
             segmenter.release()
-            self.get_logger().error(f'configure failed: parameter classes: {reason}')
             return FAILURE
-        self._segmenter = segmenter
+        if not self._adopt(segmenter):
+            return FAILURE
         self._applied = params
-        self._outputs = {
-            'instances': self.create_publisher(InstanceArray, 'instances', OUTPUT_QOS),
-            'detections': self.create_publisher(Detection2DArray, 'detections', OUTPUT_QOS),
-            'instance_mask': self.create_publisher(Image, 'instance_mask', OUTPUT_QOS),
-            'overlay': self.create_publisher(Image, 'overlay', OUTPUT_QOS),
-            'label_info': self.create_publisher(LabelInfo, 'label_info', LATCHED_QOS),
-            'diagnostics': self.create_publisher(DiagnosticArray, '/diagnostics', 10),
-        }
+        self._outputs = self._create_outputs()
         header = build_header(self._types, self.get_clock().now().nanoseconds)
         self._outputs['label_info'].publish(build_label_info(
             self._types, header, segmenter.class_names, params.score_threshold))
         self.get_logger().info(
             f"configured: weights '{weights}' on {segmenter.device}, "
-            f'{len(segmenter.class_names)} classes')
+            f'{len(segmenter.class_names)} classes, {threads} threads')
         return SUCCESS
 
-    @_logged
+    def _weights_file(self, weights: str) -> Optional[str]:
+        """Return the weights file to load (empty: the bundled demo model); None if missing."""
+        if not weights:
+            from yolact_ros.weights import demo_weights, WeightsError
+
+            try:
+                weights = str(demo_weights())
+            except WeightsError as error:
+                self.get_logger().error(f'configure failed: weights is empty and {error}')
+                return None
+            self.get_logger().info(f"weights is empty: loading the bundled demo model '{weights}'")
+        if not os.path.isfile(weights):
+            self.get_logger().error(f"configure failed: weights file '{weights}' not found")
+            return None
+        return weights
+
+    def _adopt(self, segmenter: Any) -> bool:
+        """Check the allow-list against the model and apply the parameters in force now."""
+        with self._lock:  # parameters may have changed while the model loaded
+            params = self._params
+            reason = check_classes(params.classes, segmenter.class_names)
+            if reason is None:
+                segmenter.postprocess = params.postprocess(segmenter.class_names)
+                self._segmenter = segmenter
+        if reason is not None:
+            segmenter.release()
+            self.get_logger().error(f'configure failed: parameter classes: {reason}')
+        return reason is None
+
+    def _create_outputs(self) -> dict:
+        """Create the publishers: per-frame topics are lifecycle ones (silent unless active)."""
+        types = {'instances': InstanceArray, 'detections': Detection2DArray,
+                 'instance_mask': Image, 'overlay': Image}
+        outputs = {topic: self.create_lifecycle_publisher(types[topic], topic, OUTPUT_QOS)
+                   for topic in FRAME_TOPICS}
+        outputs['label_info'] = self.create_publisher(LabelInfo, 'label_info', LATCHED_QOS)
+        outputs['diagnostics'] = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        return outputs
+
+    @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Warm the model up, start the worker and subscribe to the input."""
         try:
@@ -231,16 +235,14 @@ class SegmentNode(LifecycleNode):
         params = self._applied
         self._stop.clear()
         self._slot = FrameSlot()  # counters (diagnostics) are since activation
-        self._unreported_drops = self._processed = self._bad_frames = self._errors = 0
-        self._last_error = ''
+        self._counters = FrameCounters()
+        self._worker_failure = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()
-        if params.image_transport == 'compressed':
-            self._subscription = self.create_subscription(
-                CompressedImage, 'image/compressed', self._on_image, input_qos(params))
-        else:
-            self._subscription = self.create_subscription(
-                Image, 'image', self._on_image, input_qos(params))
+        msg_type, topic = ((CompressedImage, 'image/compressed')
+                           if params.image_transport == 'compressed' else (Image, 'image'))
+        self._subscription = self.create_subscription(
+            msg_type, topic, self._on_image, input_qos(params))
         self._input_topic = self._subscription.topic_name
         self._input_timer = self.create_timer(self._params.no_image_timeout, self._check_input)
         self._activity_timers = [self.create_timer(1.0, self._publish_diagnostics),
@@ -250,30 +252,33 @@ class SegmentNode(LifecycleNode):
             f'({params.qos_reliability}, depth {params.qos_depth})')
         return super().on_activate(state)
 
-    @_logged
+    @logged_transition
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Unsubscribe, stop the worker and free GPU memory."""
+        """Unsubscribe, stop the worker and free GPU memory; after a worker death: ERROR."""
+        failure = self._worker_failure
         self._stop_activity()
         if self._segmenter is not None:
             self._segmenter.release()
+        if failure:  # on_error then brings the node to unconfigured
+            return ERROR
         return super().on_deactivate(state)
 
-    @_logged
+    @logged_transition
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop the model and the publishers."""
         self._drop_configuration()
         return SUCCESS
 
-    @_logged
+    @logged_transition
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything, from whichever state."""
         self._stop_activity()
         self._drop_configuration()
         return SUCCESS
 
-    @_logged
+    @logged_transition
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Recover to unconfigured after a failed transition."""
+        """Recover to unconfigured after a failed transition or a dead worker."""
         self._stop_activity()
         self._drop_configuration()
         return SUCCESS
@@ -292,24 +297,44 @@ class SegmentNode(LifecycleNode):
             self._worker = None
 
     def _drop_configuration(self) -> None:
-        for publisher in self._outputs.values():
-            self.destroy_publisher(publisher)
+        for topic, publisher in self._outputs.items():
+            if topic in FRAME_TOPICS:
+                self.destroy_lifecycle_publisher(publisher)
+            else:
+                self.destroy_publisher(publisher)
         self._outputs = {}
-        if self._segmenter is not None:
-            self._segmenter.release()
-        self._segmenter = None
+        with self._lock:
+            segmenter, self._segmenter = self._segmenter, None
+        if segmenter is not None:
+            segmenter.release()
         self._applied = None
 
     def destroy_node(self) -> None:
-        """Stop the worker thread, then destroy the node."""
-        self._stop_activity()
-        super().destroy_node()
+        """Wait for a running transition (a model load), stop the worker, destroy the node."""
+        with self._transition_lock:
+            self._stop_activity()
+            super().destroy_node()
 
     def start(self) -> bool:
         """Configure and activate (what ``autostart`` does); return whether both succeeded."""
         if self.trigger_configure() != SUCCESS:
             return False
         return self.trigger_activate() == SUCCESS
+
+    def schedule_autostart(self) -> None:
+        """Run :meth:`start` from the executor, once, in a callback group of its own.
+
+        The model loads while the executor's other threads answer the lifecycle and parameter
+        services; main() does not block before spinning.
+        """
+        def autostart() -> None:
+            self._autostart_timer.cancel()
+            if not self.start() and self.context.ok():  # not when Ctrl-C interrupted it
+                self.get_logger().error('autostart failed; the node stays up for a lifecycle '
+                                        'manager to retry')
+
+        self._autostart_timer = self.create_timer(
+            0.0, autostart, callback_group=MutuallyExclusiveCallbackGroup())
 
     # ------------------------------------------------------------------ frames
 
@@ -318,13 +343,46 @@ class SegmentNode(LifecycleNode):
         self._input_rate.tick()
 
     def _work(self) -> None:
-        while not self._stop.is_set():
-            taken = self._slot.take(timeout=0.5)
-            if taken is None:
-                continue
-            msg, dropped = taken
-            self._unreported_drops += dropped
+        """Serve frames until stopped; if anything escapes, report the death and leave ACTIVE."""
+        try:
+            while not self._stop.is_set():
+                taken = self._slot.take(timeout=0.5)
+                if taken is None:
+                    continue
+                msg, dropped = taken
+                self._counters.unreported_drops += dropped
+                self._serve(msg)
+        except BaseException as error:  # the thread ends here: never silently
+            self._worker_failure = one_line(error)
+            self._worker_died.trigger()
+
+    def _on_worker_died(self) -> None:
+        """Leave ACTIVE after the worker thread died: deactivate with ERROR -> unconfigured."""
+        if not self._worker_failure:
+            return
+        self.get_logger().error(f'the frame worker died ({self._worker_failure}); no frames are '
+                                'processed: leaving active through error processing')
+        if self._worker is not None:  # still active
+            self.trigger_deactivate()
+
+    def _serve(self, msg) -> None:
+        """Process one frame; any failure is logged (one line), counted and reported."""
+        counters = self._counters
+        try:
             self._process(msg)
+        except BadFrameError as error:
+            counters.bad_frames += 1
+            self.get_logger().warning(f"skipping bad frame on '{self._input_topic}': {error}",
+                                      throttle_duration_sec=5.0)
+        except Exception as error:  # inference, message building, publishing: keep serving
+            counters.frame_errors += 1
+            if isinstance(error, InferenceError):
+                counters.inference_errors += 1
+                where, error = 'inference', error.__cause__ or error
+            else:
+                where = 'processing'
+            counters.last_error = f'frame {frame_stamp(msg)}: {where} failed: {one_line(error)}'
+            self.get_logger().error(counters.last_error, throttle_duration_sec=5.0)
 
     def _process(self, msg) -> None:
         params = self._params
@@ -338,20 +396,9 @@ class SegmentNode(LifecycleNode):
             instance_mask=pubs['instance_mask'].get_subscription_count() > 0,
             instances=pubs['instances'].get_subscription_count() > 0,
             detections=pubs['detections'].get_subscription_count() > 0)
-        try:
-            result = process_frame(msg, self._segmenter, self._types, options,
-                                   dropped_frames=self._unreported_drops,
-                                   now_ns=lambda: self.get_clock().now().nanoseconds)
-        except BadFrameError as error:
-            self._bad_frames += 1
-            self.get_logger().warning(f"skipping bad frame on '{self._input_topic}': {error}",
-                                      throttle_duration_sec=5.0)
-            return
-        except InferenceError as error:  # keep serving; reported in diagnostics
-            self._errors += 1
-            self._last_error = str(error)
-            self.get_logger().error(f'inference failed: {error}', throttle_duration_sec=5.0)
-            return
+        result = process_frame(msg, self._segmenter, self._types, options,
+                               dropped_frames=self._counters.unreported_drops,
+                               now_ns=lambda: self.get_clock().now().nanoseconds)
         if 'overlay' in result.messages:
             self._last_overlay = now
         self._publish(result)
@@ -359,8 +406,8 @@ class SegmentNode(LifecycleNode):
     def _publish(self, result: FrameResult) -> None:
         for topic, message in result.messages.items():
             self._outputs[topic].publish(message)
-        self._unreported_drops = 0
-        self._processed += 1
+        self._counters.unreported_drops = 0
+        self._counters.processed += 1
         self._output_rate.tick()
         self._latency.add(result.latency_ms)
 
@@ -372,48 +419,32 @@ class SegmentNode(LifecycleNode):
             self._input_timer.cancel()
         if self._subscription is None or self._slot.received > 0:
             return
-        topic = self._input_topic
-        params = self._applied
-        infos = self.get_publishers_info_by_topic(topic)
-        if not infos:
-            found = 'no publishers on it; check the topic name or remapping'
-        else:
-            found = 'publishers: ' + '; '.join(
-                f'{info.node_namespace.rstrip("/")}/{info.node_name} ({info.topic_type}, '
-                f'reliability {_qos_name(info.qos_profile.reliability)}, durability '
-                f'{_qos_name(info.qos_profile.durability)})' for info in infos)
-            if params.qos_reliability == 'reliable' and any(
-                    info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
-                    for info in infos):
-                found += ('; a best_effort publisher cannot reach this reliable subscription: '
-                          'set qos_reliability to best_effort')
+        topic, reliability = self._input_topic, self._applied.qos_reliability
+        found = describe_publishers(self.get_publishers_info_by_topic(topic), reliability)
         self.get_logger().warning(
             f"no image received on '{topic}' within {self._params.no_image_timeout:g} s "
-            f'(subscribed {params.qos_reliability}); {found}')
+            f'(subscribed {reliability}); {found}')
 
     def _publish_diagnostics(self) -> None:
         publisher = self._outputs.get('diagnostics')
         if publisher is None:
             return
-        p50, p95 = self._latency.percentile(50), self._latency.percentile(95)
-        level, message = 'OK', 'running'
-        if self._slot.received == 0:
-            level, message = 'WARN', 'no input images'
-        if self._errors:
-            level, message = 'ERROR', f'inference errors: {self._last_error}'
+        counters = self._counters
+        level, message = counters.status(self._slot.received)
         segmenter = self._segmenter
         device = str(segmenter.device) if segmenter is not None else 'none'
         values = {
             'input_topic': self._input_topic,
             'input_rate_hz': self._input_rate.rate(),
             'output_rate_hz': self._output_rate.rate(),
-            'latency_p50_ms': p50,
-            'latency_p95_ms': p95,
+            'latency_p50_ms': self._latency.percentile(50),
+            'latency_p95_ms': self._latency.percentile(95),
             'frames_received': self._slot.received,
-            'frames_processed': self._processed,
+            'frames_processed': counters.processed,
             'dropped_frames': self._slot.dropped,
-            'bad_frames': self._bad_frames,
-            'inference_errors': self._errors,
+            'bad_frames': counters.bad_frames,
+            'frame_errors': counters.frame_errors,
+            'inference_errors': counters.inference_errors,
             'device': device,
         }
         header = build_header(self._types, self.get_clock().now().nanoseconds)
@@ -423,25 +454,30 @@ class SegmentNode(LifecycleNode):
 
 
 def main(args: Optional[List[str]] = None) -> None:
-    """Run ``segment_node`` (``ros2 run yolact_ros segment_node --ros-args ...``)."""
-    rclpy.init(args=args)
-    node = None
+    """Run ``segment_node`` (``ros2 run yolact_ros segment_node --ros-args ...``).
+
+    Spins at once (services answer while autostart loads the model); Ctrl-C exits 0 without a
+    traceback, also when a second SIGINT (the terminal's and ``ros2 launch``'s) arrives during
+    the teardown.
+    """
+    node = executor = None
     code = 0
     try:
+        rclpy.init(args=args)
         node = SegmentNode()
-        if node.params.autostart and not node.start():
-            node.get_logger().error('autostart failed; the node stays up for a lifecycle '
-                                    'manager to retry')
-        rclpy.spin(node)
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        if node.params.autostart:
+            node.schedule_autostart()
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ValueError as error:  # invalid parameter values at start
         print(f'segment_node: {error}', file=sys.stderr)
         code = 1
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the teardown is not interrupted
+        teardown(executor, node)
     if code:
         sys.exit(code)
 

@@ -23,7 +23,9 @@ class ParamSpec:
         description: one line shown by ``ros2 param describe``.
         runtime: ``True`` if a change applies at once, else it applies when ``applies`` says
             (model, device and input at the next configure, ``autostart`` at start).
-        min_value, max_value: inclusive range of a number.
+        min_value, max_value: inclusive range of a number; the parameter descriptor carries
+            exactly this range and :func:`validate_param` accepts exactly it (an open end such
+            as ``nms_iou > 0`` is written as the smallest useful value, 0.01).
         choices: allowed values of a string.
     """
 
@@ -65,16 +67,18 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               choices=('best_effort', 'reliable')),
     ParamSpec('qos_depth', 5, 'Input QoS history depth.', runtime=False, min_value=1,
               max_value=100),
-    ParamSpec('score_threshold', 0.3, 'Minimum detection score.', min_value=0.0, max_value=1.0),
-    ParamSpec('nms_iou', 0.5, 'IoU above which Fast NMS suppresses a box.', min_value=0.0,
+    ParamSpec('score_threshold', 0.3, 'Publish detections scoring above this (NMS candidates '
+              'need a score above 0.05, as upstream).', min_value=0.0, max_value=1.0),
+    ParamSpec('nms_iou', 0.5, 'IoU above which Fast NMS suppresses a box.', min_value=0.01,
               max_value=1.0),
     ParamSpec('top_k', 200, 'Candidates per class kept before NMS.', min_value=1,
               max_value=1000),
     ParamSpec('max_detections', 100, 'Most instances published per image.', min_value=1,
               max_value=1000),
     ParamSpec('mask_threshold', 0.5, 'Mask probability above which a pixel belongs to the '
-              'instance.', min_value=0.0, max_value=1.0),
-    ParamSpec('classes', (), 'Class names to publish (allow-list); empty: all classes.'),
+              'instance.', min_value=0.01, max_value=0.99),
+    ParamSpec('classes', (), 'Class names to publish (allow-list, applied before NMS and '
+              'max_detections); empty: all classes.'),
     ParamSpec('mask_encoding', 'bitmap_roi', 'InstanceMask encoding of the instances topic.',
               choices=tuple(ENCODINGS)),
     ParamSpec('detection_class_id', 'name', 'Hypothesis class_id in detections: the class '
@@ -90,6 +94,8 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec('no_image_timeout', 5.0, 'Seconds after activation without an image before '
               'warning (once) about the input topic.', runtime=False, applies='at the next '
               'activate', min_value=0.1, max_value=3600.0),
+    ParamSpec('threads', 0, 'CPU threads of torch and ONNX Runtime; 0: half the cores, at '
+              'most 4.', runtime=False, min_value=0, max_value=64),
     ParamSpec('autostart', True, 'Configure and activate at start, without a lifecycle '
               'manager.', runtime=False, applies='at start'),
 )
@@ -125,6 +131,7 @@ class NodeParams:
     publish_overlay: bool = True
     overlay_max_rate: float = 10.0
     no_image_timeout: float = 5.0
+    threads: int = 0
     autostart: bool = True
 
     @classmethod
@@ -150,11 +157,18 @@ class NodeParams:
         changed = NodeParams.from_values(values, class_names)
         return replace(self, **{name: getattr(changed, name) for name in values})
 
-    def postprocess(self) -> PostprocessConfig:
-        """Return the Segmenter thresholds these parameters select."""
+    def postprocess(self, class_names: Sequence[str] = ()) -> PostprocessConfig:
+        """Return the Segmenter thresholds these parameters select.
+
+        ``class_names`` (the loaded model's) turns the ``classes`` allow-list into class
+        indices; without them the allow-list is left out (set it once the model is loaded).
+        """
+        allowed = tuple(sorted(list(class_names).index(name) for name in self.classes
+                               if name in class_names))
         return PostprocessConfig(
             score_threshold=self.score_threshold, nms_iou=self.nms_iou, top_k=self.top_k,
-            max_detections=self.max_detections, mask_threshold=self.mask_threshold)
+            max_detections=self.max_detections, mask_threshold=self.mask_threshold,
+            classes=allowed)
 
     def as_dict(self) -> Dict[str, Any]:
         """Return ``{name: value}`` (string arrays as lists, as ROS parameter values)."""
@@ -213,10 +227,6 @@ def _check_specific(name: str, value: Any,
                     class_names: Optional[Sequence[str]]) -> Optional[str]:
     if name == 'device' and not _DEVICE.match(value):
         return f"{value!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'"
-    if name == 'nms_iou' and value <= 0.0:
-        return 'nms_iou must be > 0'
-    if name == 'mask_threshold' and not 0.0 < value < 1.0:
-        return 'mask_threshold must be strictly between 0 and 1'
     if name == 'classes':
         return check_classes(value or (), class_names)
     return None

@@ -1,9 +1,10 @@
-"""Rolling statistics for the node's diagnostics: event rates and latency percentiles."""
+"""Statistics for the node's diagnostics: event rates, latency percentiles, frame counters."""
 
 from collections import deque
+from dataclasses import dataclass
 import threading
 import time
-from typing import Callable, Deque, Optional
+from typing import Callable, Deque, Optional, Tuple
 
 import numpy as np
 
@@ -58,3 +59,32 @@ class LatencyWindow:
             if not self._values:
                 return None
             return float(np.percentile(np.fromiter(self._values, float), q))
+
+
+@dataclass
+class FrameCounters:
+    """What happened to the frames since activation, for diagnostics (written by one worker).
+
+    Attributes:
+        processed: frames whose outputs were published.
+        bad_frames: frames that could not be decoded.
+        frame_errors: frames that failed after decoding (inference, building, publishing).
+        inference_errors: the part of ``frame_errors`` the model raised.
+        unreported_drops: frames dropped since the last published ``instances``.
+        last_error: the last frame error, one line.
+    """
+
+    processed: int = 0
+    bad_frames: int = 0
+    frame_errors: int = 0
+    inference_errors: int = 0
+    unreported_drops: int = 0
+    last_error: str = ''
+
+    def status(self, received: int) -> Tuple[str, str]:
+        """Return the diagnostics ``(level, message)``: ERROR after any frame error."""
+        if self.frame_errors:
+            return 'ERROR', f'{self.frame_errors} frames failed; last: {self.last_error}'
+        if received == 0:
+            return 'WARN', 'no input images'
+        return 'OK', 'running'
