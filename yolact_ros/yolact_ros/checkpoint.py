@@ -6,6 +6,7 @@ carries the model config, so a file says what model it is. Nothing here unpickle
 """
 
 import json
+import logging
 import os
 from pathlib import Path
 import re
@@ -16,6 +17,8 @@ import torch
 from torch import nn
 
 from yolact_ros.config import CONFIGS, get_config, ModelConfig
+
+LOGGER = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
 FORMAT_NAME = 'yolact_ros'
@@ -28,6 +31,11 @@ UPSTREAM_KEY_PREFIXES = (
     ('backbone._preconv.', 'backbone.stem.'),  # DarkNet-53
 )
 _UPSTREAM_LAYER = re.compile(r'^backbone\.layers\.(\d+)\.')
+
+# Layers whose shape depends on the number of classes: class logits, semantic head and the last
+# (1x1, K outputs) conv of YOLACT++'s mask re-scoring net.
+CLASS_DEPENDENT_PREFIXES = ('prediction_head.conf_layer.', 'semantic_head.',
+                            'maskiou_net.layers.10.')
 
 
 class CheckpointError(ValueError):
@@ -104,21 +112,31 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
     model.load_state_dict(converted, strict=False)
 
 
-def read_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
-    """Read a ``.pth`` state dict without running pickled code (``weights_only=True``)."""
+def load_tensors_only(path: PathLike, what: str) -> object:
+    """Return ``torch.load(path)`` with ``weights_only=True``: pickled code is never run.
+
+    Raises:
+        CheckpointError: in one line naming ``what`` and the file: missing, not a file
+            ``torch.load`` reads, or holding pickled Python objects.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f'weights file not found: {path}')
+        raise CheckpointError(f'{what} not found: {path}')
     try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
         if 'Weights only load failed' in str(error):
             raise CheckpointError(
-                f'cannot read weights file {path}: it holds pickled Python objects, not only '
-                'tensors (a whole model or a training state?); yolact_ros loads state dicts '
-                'without running pickled code') from error
-        raise CheckpointError(f'cannot read weights file {path}: not a checkpoint torch.load '
+                f'cannot read {what} {path}: it holds pickled Python objects, not only '
+                'tensors (a whole model?); yolact_ros loads tensors without running pickled '
+                'code') from error
+        raise CheckpointError(f'cannot read {what} {path}: not a checkpoint torch.load '
                               f'can read ({_error_line(error)})') from error
+
+
+def read_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
+    """Read a ``.pth`` state dict without running pickled code (``weights_only=True``)."""
+    state = load_tensors_only(path, 'weights file')
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f'{path} is not a state dict of tensors')
     return state
@@ -235,3 +253,63 @@ def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
     model = build_model(config)
     load_state_dict_strict(model, state_dict, source=path, allowed_missing=identity_gates)
     return model.eval(), config
+
+
+def load_imagenet_backbone(model: nn.Module, backbone: str) -> str:
+    """Fill the backbone with torchvision's ImageNet weights (downloaded on first use).
+
+    The layers ImageNet weights cannot hold start from their own initialisation: channel
+    attention (identity at init) and, in YOLACT++, each deformable conv's offset/mask branch and
+    bias (torchvision's ``conv2`` has only a weight).
+    """
+    import torchvision
+
+    from yolact_ros.modeling.deformable import DeformableConv2d
+
+    if backbone not in torchvision.models.list_models(torchvision.models):
+        raise CheckpointError(
+            f'torchvision has no ImageNet weights for the {backbone} backbone; use --init none, '
+            'or --init official with a checkpoint of this architecture')
+    weights = torchvision.models.get_model_weights(backbone).IMAGENET1K_V1
+    try:
+        state = weights.get_state_dict(progress=True, check_hash=True)
+    except Exception as error:  # URLError, HTTPError, OSError, RuntimeError (hash) ...
+        raise CheckpointError(
+            f'cannot download ImageNet weights for {backbone} from {weights.url}: {error}. '
+            'Use --init none, or put the file in the torch hub cache '
+            f'({torch.hub.get_dir()}/checkpoints)') from None
+    state = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    deformable = tuple(prefix
+                       for name, layer in model.backbone.named_modules()
+                       if isinstance(layer, DeformableConv2d)
+                       for prefix in (f'{name}.conv_offset_mask.', f'{name}.bias'))
+    load_state_dict_strict(model.backbone, state, source=weights.url,
+                           allowed_missing=('stage_attention.',) + deformable)
+    return weights.url
+
+
+def load_official_weights(model: nn.Module, config: ModelConfig, path: str) -> str:
+    """Fill ``model`` from an upstream ``.pth`` or project ``.safetensors`` checkpoint.
+
+    Attention modules missing from the file start as identity. When the file's classes differ
+    from the dataset's, the class-dependent layers (class logits, semantic head) keep their
+    fresh initialisation and everything else is loaded.
+    """
+    source, source_config = load_model(path)
+    structure = ('backbone', 'fpn_channels', 'num_prototypes', 'aspect_ratios')
+    differing = [name for name in structure
+                 if getattr(source_config, name) != getattr(config, name)]
+    if differing:
+        raise CheckpointError(
+            f'{path} holds a {source_config.name} model, which differs from {config.name} in '
+            + ', '.join(f'{name} ({getattr(source_config, name)} vs {getattr(config, name)})'
+                        for name in differing))
+    state = source.state_dict()
+    allowed_missing: Tuple[str, ...] = ('backbone.stage_attention.',)
+    if source_config.num_classes != config.num_classes:
+        LOGGER.info('%s has %d classes, the dataset %d: class logits and semantic head start '
+                    'fresh', path, source_config.num_classes, config.num_classes)
+        state = {k: v for k, v in state.items() if not k.startswith(CLASS_DEPENDENT_PREFIXES)}
+        allowed_missing += CLASS_DEPENDENT_PREFIXES
+    load_state_dict_strict(model, state, source=path, allowed_missing=allowed_missing)
+    return str(path)

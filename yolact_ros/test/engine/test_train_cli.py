@@ -87,3 +87,32 @@ def test_cli_errors_are_one_line(synth_train, tmp_path, capsys):
     assert f'training checkpoint not found: {tmp_path / "x.pt"}' in capsys.readouterr().err
     assert main(['train', *TINY, '--data', str(tmp_path / 'missing.yaml')]) == 2
     assert 'missing.yaml does not exist' in capsys.readouterr().err
+
+
+DDP_SCRIPT = '''
+import sys
+from dataclasses import replace
+
+from yolact_ros.config import get_config
+from yolact_ros.engine import train, TrainConfig
+from yolact_ros.losses import LossConfig, LossWeights
+
+# YOLACT++'s mask scorer (smallest input it takes) with its loss off: its parameters get no
+# gradient, which DistributedDataParallel must accept.
+model = replace(get_config('yolact_resnet18'), input_size=256, mask_rescoring=True)
+train(TrainConfig(model=model, data=sys.argv[1], out_dir=sys.argv[2], batch_size=2,
+                  iterations=2, checkpoint_every=2, init='none', workers=0, device='cpu',
+                  augment='none', losses=LossConfig(weights=LossWeights(maskiou=0.0))))
+'''
+
+
+def test_torchrun_with_an_unused_mask_scorer_trains(synth_train, tmp_path):
+    script = tmp_path / 'ddp_unused.py'
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / 'ddp_unused'
+    completed = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '2',
+         str(script), str(synth_train), str(out)],
+        capture_output=True, text=True, env=_environment(), timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert (out / 'model.safetensors').is_file()

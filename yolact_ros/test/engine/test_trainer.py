@@ -10,12 +10,12 @@ import signal
 import pytest
 import torch
 
-from yolact_ros.checkpoint import CheckpointError, read_safetensors, save_checkpoint
+from yolact_ros.checkpoint import (CheckpointError, load_imagenet_backbone,
+                                   load_official_weights, read_safetensors, save_checkpoint)
 from yolact_ros.config import get_config
 from yolact_ros.engine import load_training_state, train, TrainConfig
 from yolact_ros.engine.metrics import MetricsLogger
-from yolact_ros.engine.trainer import (learning_rate_factor, load_imagenet_backbone,
-                                       load_official_weights)
+from yolact_ros.engine.train_config import learning_rate_factor
 from yolact_ros.modeling import build_model
 
 
@@ -161,7 +161,7 @@ def test_resume_refuses_changed_settings_and_fresh_runs_refuse_a_used_directory(
 
 def test_non_finite_loss_stops_and_names_every_term(reference_run, tmp_path, monkeypatch):
     config, _ = reference_run
-    monkeypatch.setattr('yolact_ros.engine.trainer.weighted_total',
+    monkeypatch.setattr('yolact_ros.engine.session.weighted_total',
                         lambda losses, weights: sum(losses.values()) * float('nan'))
     with pytest.raises(FloatingPointError,
                        match=r'non-finite loss at iteration 1: loss nan, loss_box [0-9.]+, '

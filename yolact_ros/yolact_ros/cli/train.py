@@ -122,7 +122,7 @@ def build_config(args: argparse.Namespace):
 
     from yolact_ros.config import get_config
     from yolact_ros.engine import TrainConfig
-    from yolact_ros.engine.trainer import UPSTREAM_LR_STEPS
+    from yolact_ros.engine.train_config import UPSTREAM_LR_STEPS
     from yolact_ros.losses import LossConfig, LossWeights
 
     given = _given(args)

@@ -22,7 +22,7 @@ from typing import Dict, List, Union
 import numpy as np
 import torch
 
-from yolact_ros.checkpoint import atomic_write_bytes, CheckpointError
+from yolact_ros.checkpoint import atomic_write_bytes, CheckpointError, load_tensors_only
 
 FORMAT_NAME = 'yolact_ros-train'
 FORMAT_VERSION = 1
@@ -69,13 +69,7 @@ def save_training_state(path: PathLike, state: dict) -> Path:
 
 def load_training_state(path: PathLike) -> dict:
     """Read a training checkpoint with ``weights_only=True``; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'training checkpoint not found: {path}')
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:  # torch raises several types for corrupt or unsafe files
-        raise CheckpointError(f'cannot read training checkpoint {path}: {error}') from error
+    state = load_tensors_only(path, 'training checkpoint')
     if not isinstance(state, dict) or state.get('format') != FORMAT_NAME:
         raise CheckpointError(f'{path} is not a yolact_ros training checkpoint (a model weights '
                               'file cannot be resumed; use --init official --weights for it)')

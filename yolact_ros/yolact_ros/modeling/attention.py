@@ -1,7 +1,11 @@
 """Channel attention applied after each ResNet stage (the seed's modification of YOLACT)."""
 
+from typing import List, Optional, Sequence
+
 import torch
 from torch import nn, Tensor
+
+from yolact_ros.config import AttentionConfig
 
 
 def _mlp(channels: int, hidden: int) -> nn.Sequential:
@@ -34,3 +38,25 @@ class ChannelAttention(nn.Module):
         max_mlp = self.max_mlp if self.max_mlp is not None else self.avg_mlp
         logits = self.avg_mlp(avg_pooled) + max_mlp(max_pooled)
         return features * (2.0 * torch.sigmoid(logits))
+
+
+def build_stage_attention(out_channels: Sequence[int],
+                          attention: AttentionConfig) -> Optional[nn.ModuleList]:
+    """Return one :class:`ChannelAttention` per backbone stage output, or None when disabled."""
+    if not attention.enabled:
+        return None
+    return nn.ModuleList(
+        ChannelAttention(channels, attention.reduction, shared_mlp=attention.shared_mlp)
+        for channels in out_channels)
+
+
+def run_stages(stages: Sequence[nn.Module], stage_attention: Optional[nn.ModuleList],
+               images: Tensor) -> List[Tensor]:
+    """Run the backbone stages in turn, each followed by its attention; return every output."""
+    x, outputs = images, []
+    for index, stage in enumerate(stages):
+        x = stage(x)
+        if stage_attention is not None:
+            x = stage_attention[index](x)
+        outputs.append(x)
+    return outputs

@@ -10,7 +10,7 @@ from torch import nn, Tensor
 import torchvision
 
 from yolact_ros.config import AttentionConfig
-from yolact_ros.modeling.attention import ChannelAttention
+from yolact_ros.modeling.attention import build_stage_attention, run_stages
 from yolact_ros.modeling.darknet import DarkNetBackbone
 from yolact_ros.modeling.deformable import DeformableConv2d
 
@@ -48,11 +48,7 @@ class ResNetBackbone(nn.Module):
                 block = stage[block_index]
                 block.conv2 = DeformableConv2d.from_conv(block.conv2)
         self.out_channels = [self._stage_channels(stage) for stage in self.stages]
-        self.stage_attention = None
-        if attention.enabled:
-            self.stage_attention = nn.ModuleList(
-                ChannelAttention(channels, attention.reduction, shared_mlp=attention.shared_mlp)
-                for channels in self.out_channels)
+        self.stage_attention = build_stage_attention(self.out_channels, attention)
 
     @property
     def stages(self) -> List[nn.Sequential]:
@@ -67,14 +63,8 @@ class ResNetBackbone(nn.Module):
 
     def forward(self, images: Tensor) -> List[Tensor]:
         """Return C2..C5 for ``Tensor[N, 3, H, W]``: strides 4, 8, 16, 32."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
-        outputs = []
-        for index, stage in enumerate(self.stages):
-            x = stage(x)
-            if self.stage_attention is not None:
-                x = self.stage_attention[index](x)
-            outputs.append(x)
-        return outputs
+        stem = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        return run_stages(self.stages, self.stage_attention, stem)
 
 
 def build_backbone(name: str, attention: AttentionConfig, *,

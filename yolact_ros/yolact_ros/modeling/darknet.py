@@ -5,7 +5,7 @@ from typing import List, Sequence
 from torch import nn, Tensor
 
 from yolact_ros.config import AttentionConfig
-from yolact_ros.modeling.attention import ChannelAttention
+from yolact_ros.modeling.attention import build_stage_attention, run_stages
 
 # Residual blocks per stage; stage s outputs 64 * 2 ** s channels at stride 2 ** (s + 1).
 DARKNET53_BLOCKS = (1, 2, 8, 8, 4)
@@ -56,11 +56,7 @@ class DarkNetBackbone(nn.Module):
             self.add_module(f'layer{index + 1}', stage)
             self.out_channels.append(channels)
             in_channels = channels
-        self.stage_attention = None
-        if attention.enabled:
-            self.stage_attention = nn.ModuleList(
-                ChannelAttention(channels, attention.reduction, shared_mlp=attention.shared_mlp)
-                for channels in self.out_channels)
+        self.stage_attention = build_stage_attention(self.out_channels, attention)
 
     @property
     def stages(self) -> List[nn.Sequential]:
@@ -69,11 +65,4 @@ class DarkNetBackbone(nn.Module):
 
     def forward(self, images: Tensor) -> List[Tensor]:
         """Return the five stage outputs for ``Tensor[N, 3, H, W]``: strides 2, 4, 8, 16, 32."""
-        x = self.stem(images)
-        outputs = []
-        for index, stage in enumerate(self.stages):
-            x = stage(x)
-            if self.stage_attention is not None:
-                x = self.stage_attention[index](x)
-            outputs.append(x)
-        return outputs
+        return run_stages(self.stages, self.stage_attention, self.stem(images))
