@@ -31,6 +31,7 @@ setup(
         'pyyaml>=6',
         'tqdm>=4.60',
         'matplotlib>=3.7',
+        'scipy>=1.10',
     ],
     extras_require={
         'train': ['tensorboard>=2.14'],
