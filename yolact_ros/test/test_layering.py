@@ -7,7 +7,8 @@ import sys
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'yolact_ros'
 CORE = ('config', 'structures', 'ops', 'modeling', 'postprocess', 'preprocess', 'inference',
-        'checkpoint', 'weights', 'results', 'visualize', 'runtime', 'tracking')
+        'checkpoint', 'weights', 'results', 'visualize', 'runtime', 'tracking',
+        'geometry')
 OUTSIDE_CORE = ('ros', 'engine', 'losses', 'data', 'evaluation', 'export', 'cli')
 FORBIDDEN_THIRD_PARTY = ('rclpy', 'rosbags', 'mcap', 'tensorboard', 'onnxruntime', 'tensorrt')
 

@@ -1,0 +1,12 @@
+"""3D geometry of instances: camera intrinsics, depth images, points, centroids and boxes.
+
+No ROS and no torch: NumPy, and OpenCV where used.
+"""
+
+from yolact_ros.geometry.camera import (
+    CameraIntrinsics, depth_to_meters, resample_depth)
+from yolact_ros.geometry.instances import (
+    Instance3D, instance_from_points, instances_3d, transform_instances)
+
+__all__ = ['CameraIntrinsics', 'Instance3D', 'depth_to_meters', 'instance_from_points',
+           'instances_3d', 'resample_depth', 'transform_instances']
