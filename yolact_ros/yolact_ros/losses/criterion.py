@@ -45,8 +45,8 @@ LOSS_NAMES = ('loss_box', 'loss_conf', 'loss_mask', 'loss_semantic', 'loss_conte
 class LossWeights:
     """Weight of each loss term in the total (upstream's values; ``context`` is the project's).
 
-    ``context`` defaults to 0.1: the contextual term is ~log(samples / neighbours) at start
-    (about 5), so 0.1 keeps it below the mask term while still shaping the prototypes. 0 turns
+    ``context`` defaults to 0.1: the contextual term is ~log(1 + negatives / positives) at start
+    (about 2.4), so 0.1 keeps it below the mask term while still shaping the prototypes. 0 turns
     it off (and it is then not computed).
     """
 
@@ -212,7 +212,7 @@ class YolactCriterion(nn.Module):
         }
         if self.context:
             losses['loss_context'] = contextual_loss(
-                proto, proto_masks, num_samples=self.context_samples,
+                proto, proto_masks, num_anchors=self.context_samples,
                 bandwidth=self.context_bandwidth, neighbourhood=self.context_neighbourhood)
         if maskiou_samples is not None:
             losses['loss_maskiou'] = self._maskiou_loss(maskiou_samples, proto) / num_pos
