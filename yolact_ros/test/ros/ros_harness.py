@@ -18,13 +18,15 @@ class FakeSegmenter:
     """Stands in for the Segmenter: two fixed instances per image, an optional delay.
 
     Instance 0 ('person', 0.9) covers the left half, instance 1 ('car', 0.6) a right-hand box;
-    :attr:`fail_next` makes the next call raise.
+    :attr:`fail_next` makes the next call raise; with ``step`` pixels, both move that far right
+    (clipped to the image) at every call, so call ``n`` shifts them ``n * step``.
     :attr:`postprocess` is only stored (the node sets it); nothing is filtered here: thresholds
     and the class allow-list are the real Segmenter's job, tested with the real model.
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, step: int = 0) -> None:
         self.delay = delay
+        self.step = step
         self.postprocess = PostprocessConfig()
         self.class_names = list(CLASS_NAMES)
         self.device = 'cpu'
@@ -43,12 +45,18 @@ class FakeSegmenter:
         if self.delay:
             time.sleep(self.delay)
         height, width = image.shape[:2]
+        boxes = np.array([[0, 0, width // 2, height],
+                          [3 * width // 4, height // 4, width, height // 2]])
         masks = np.zeros((2, height, width), bool)
         masks[0, :, :max(width // 2, 1)] = True
         masks[1, height // 4:max(height // 2, height // 4 + 1), 3 * width // 4:] = True
+        if self.step:  # both move right by step pixels per call, within the image
+            shift = (self.calls - 1) * self.step
+            boxes[:, [0, 2]] = np.minimum(boxes[:, [0, 2]] + shift, width)
+            masks[:, :, shift:] = masks[:, :, :width - shift].copy()
+            masks[:, :, :min(shift, width)] = False
         return Detections(
-            boxes=np.array([[0, 0, width // 2, height], [3 * width // 4, height // 4, width,
-                                                         height // 2]], np.float32),
+            boxes=boxes.astype(np.float32),
             scores=np.array([0.9, 0.6], np.float32), class_ids=np.array([0, 1]),
             class_names=['person', 'car'], category_ids=np.array([1, 2]),
             mask_windows=WindowedMasks.from_dense(masks),

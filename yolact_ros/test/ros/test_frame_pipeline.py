@@ -66,6 +66,24 @@ def test_default_options_build_instances_and_detections_with_the_input_header():
         6.0 + result.times.decode_ms + result.times.build_ms)
 
 
+def test_tracker_sees_the_detections_at_the_image_stamp_and_the_messages_its_ids():
+    calls = []
+
+    def tracker(detections, stamp_s):
+        calls.append((len(detections), stamp_s))
+        return np.array([5, 9], np.int64)
+
+    result = process_frame(image_msg(), FakeSegmenter(), TYPES, OutputOptions(), tracker=tracker)
+    assert calls == [(2, pytest.approx(STAMP_NS / 1e9))]
+    np.testing.assert_array_equal(result.track_ids, [5, 9])
+    instances, detections = result.messages['instances'], result.messages['detections']
+    assert [(i.id, i.track_id) for i in instances.instances] == [(1, 5), (2, 9)]
+    assert [d.id for d in detections.detections] == ['5', '9']
+    untracked = process_frame(image_msg(), FakeSegmenter(), TYPES, OutputOptions())
+    assert untracked.track_ids is None
+    assert [d.id for d in untracked.messages['detections'].detections] == ['1', '2']
+
+
 def test_encodings_and_image_outputs():
     options = OutputOptions(mask_encoding='rle_coco', detection_class_id='id', detections=True,
                             instance_mask=True, overlay=True)

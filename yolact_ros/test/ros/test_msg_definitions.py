@@ -42,6 +42,18 @@ UPSTREAM_VISION_MSGS_HASHES = {
         'RIHS01_1e4a11f0fed50b5623cb8ff26ca0e37952a48a9c074d16f804b44e9164c2037a',
 }
 
+# RIHS01 type hashes of yolact_ros_msgs, as rosidl computes them in the colcon build. Pinned so a
+# wire-format change is deliberate: Instance (and InstanceArray, which holds it) changed when
+# `uint32 track_id` was added (issue 16, tracking); bags recorded before carry the old hashes.
+YOLACT_ROS_MSGS_HASHES = {
+    'yolact_ros_msgs/msg/Instance':
+        'RIHS01_cacb13798676155d14edeb78639cff3febe12a6999c139ac9d2f5e574efec1e5',
+    'yolact_ros_msgs/msg/InstanceArray':
+        'RIHS01_2d7427c007429303d01fac9ca884de2b1036b803db815627f2b05471ef822671',
+    'yolact_ros_msgs/msg/InstanceMask':
+        'RIHS01_9c6edb930fe3ef25865d8950b73a9f665bafe0041328f27b84bcd945dd6aa25b',
+}
+
 
 def _fields(text: str) -> list:
     lines = [line.split('#')[0].strip() for line in text.splitlines()]
@@ -67,6 +79,17 @@ def test_vision_msgs_copy_has_upstream_type_hashes():
         assert typestore.hash_rihs01(name) == expected, name
 
 
+def test_yolact_ros_msgs_have_the_pinned_hashes():
+    pytest.importorskip('rosbags')
+    from yolact_ros.ros.msg_definitions import rosbags_typestore
+
+    typestore = rosbags_typestore()
+    assert set(YOLACT_ROS_MSGS_HASHES) == {
+        name for name in MSG_DEFINITIONS if name.startswith('yolact_ros_msgs/')}
+    for name, expected in YOLACT_ROS_MSGS_HASHES.items():
+        assert typestore.hash_rihs01(name) == expected, name
+
+
 def test_built_interfaces_have_the_pinned_hashes():
     """The hashes rosidl computed in the colcon build (needs the built workspace)."""
     prefixes = [Path(p) for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
@@ -82,7 +105,7 @@ def test_built_interfaces_have_the_pinned_hashes():
         if os.environ.get('YOLACT_ROS_REQUIRE_RCLPY'):
             pytest.fail(f'built interfaces missing: {sorted(set(MSG_DEFINITIONS) - set(found))}')
         pytest.skip('colcon workspace not built / sourced')
-    for name, expected in UPSTREAM_VISION_MSGS_HASHES.items():
+    for name, expected in {**UPSTREAM_VISION_MSGS_HASHES, **YOLACT_ROS_MSGS_HASHES}.items():
         assert found[name] == expected, name
     pytest.importorskip('rosbags')
     from yolact_ros.ros.msg_definitions import rosbags_typestore

@@ -9,7 +9,7 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from yolact_ros.ros.node_support import parameter_descriptor
-from yolact_ros.ros.params import NodeParams, PARAM_SPECS, validate_param
+from yolact_ros.ros.params import field_name, NodeParams, PARAM_SPECS, validate_param
 
 RANGED = [spec for spec in PARAM_SPECS if spec.min_value is not None]
 
@@ -35,8 +35,10 @@ def test_descriptor_ends_are_accepted_and_beyond_them_rejected(spec):
     assert validate_param(spec.name, high) is None, spec.name
     assert validate_param(spec.name, below) is not None, spec.name
     assert validate_param(spec.name, above) is not None, spec.name
-    NodeParams.from_values({spec.name: low}).postprocess()  # the Segmenter takes the ends too
-    NodeParams.from_values({spec.name: high}).postprocess()
+    for value in (low, high):  # the Segmenter and the tracker take the ends too
+        params = NodeParams.from_values({spec.name: value})
+        params.postprocess()
+        params.tracker_config()
 
 
 def test_every_numeric_parameter_has_a_range_and_unranged_ones_have_none():
@@ -66,4 +68,4 @@ def test_a_live_node_accepts_exactly_the_descriptor_range(node, spec):
         (result,) = node.set_parameters([Parameter(spec.name, value=value)])
         assert result.successful == accepted, (spec.name, value, result.reason)
     node.set_parameters([Parameter(spec.name, value=spec.default)])
-    assert not math.isnan(float(getattr(node.params, spec.name)))
+    assert not math.isnan(float(getattr(node.params, field_name(spec.name))))

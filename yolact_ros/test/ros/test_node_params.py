@@ -8,16 +8,17 @@ import yaml
 
 from yolact_ros.config import PostprocessConfig
 from yolact_ros.ros.params import (
-    load_segmenter, NodeParams, PARAM_SPECS, SPECS, validate_param)
+    field_name, load_segmenter, NodeParams, PARAM_SPECS, SPECS, validate_param)
+from yolact_ros.tracking import TrackerConfig
 
 PARAMS_YAML = Path(__file__).resolve().parents[2] / 'config' / 'params.yaml'
 
 
 def test_specs_and_dataclass_agree():
-    assert [f.name for f in fields(NodeParams)] == [s.name for s in PARAM_SPECS]
+    assert [f.name for f in fields(NodeParams)] == [field_name(s.name) for s in PARAM_SPECS]
     defaults = NodeParams()
     for spec in PARAM_SPECS:
-        assert getattr(defaults, spec.name) == spec.default, spec.name
+        assert getattr(defaults, field_name(spec.name)) == spec.default, spec.name
         assert spec.description.endswith('.'), spec.name
         assert validate_param(spec.name, spec.default) is None, spec.name
 
@@ -45,6 +46,9 @@ def test_specs_and_dataclass_agree():
     ('classes', 'person', 'expected a list of strings'),
     ('classes', ['person', ' '], 'must not be empty'),
     ('overlay_max_rate', 0.0, 'outside'),
+    ('tracking.enabled', 'yes', 'expected a bool'),
+    ('tracking.high_threshold', 1.5, r'outside \[0.0, 1.0\]'),
+    ('tracking.track_buffer', -0.5, r'outside \[0.0, 60.0\]'),
     ('volume', 11, "unknown parameter 'volume'"),
 ])
 def test_invalid_values_are_rejected_with_a_reason(name, value, reason):
@@ -74,6 +78,19 @@ def test_from_values_collects_every_error_and_with_values_keeps_the_rest():
     assert params.postprocess() == PostprocessConfig(score_threshold=0.5, nms_iou=0.5,
                                                      top_k=200, max_detections=100)
     assert NodeParams().with_values({'score_threshold': 1}).score_threshold == 1.0
+
+
+def test_tracking_parameters_map_to_the_tracker_config():
+    params = NodeParams.from_values({'tracking.high_threshold': 0.7,
+                                     'tracking.new_track_threshold': 0.8,
+                                     'tracking.mask_weight': 0.0, 'tracking.track_buffer': 2.5})
+    assert params.tracking_enabled is True and params.as_dict()['tracking.track_buffer'] == 2.5
+    assert params.tracker_config() == TrackerConfig(
+        high_threshold=0.7, low_threshold=0.0, new_track_threshold=0.8, mask_weight=0.0,
+        track_buffer_s=2.5)
+    # A new-track threshold below the high one counts as the high one (each is set alone).
+    lowered = params.with_values({'tracking.new_track_threshold': 0.2})
+    assert lowered.tracker_config().new_track_threshold == 0.7
 
 
 def test_params_yaml_declares_every_parameter_with_a_valid_value():

@@ -134,6 +134,24 @@ def test_detection_array(typestore, types, class_id, expected):
         build_detection_array(types, header, make_detections(), class_id='uuid')
 
 
+def test_track_ids_fill_instance_track_id_and_detection_id(typestore, types):
+    header = build_header(types, 42, 'cam')
+    detections = make_detections()
+    track_ids = np.array([7, 0, 12], np.int64)  # the second one is not tracked
+    instances, _ = roundtrip(typestore, build_instance_array(
+        types, header, detections, encoding=BITMAP_ROI, track_ids=track_ids))
+    assert [(i.id, i.track_id) for i in instances.instances] == [(1, 7), (2, 0), (3, 12)]
+    msg, _ = roundtrip(typestore, build_detection_array(types, header, detections,
+                                                        track_ids=track_ids))
+    assert [d.id for d in msg.detections] == ['7', '0', '12']
+    # Tracking off: track_id 0, Detection2D.id the per-frame id.
+    untracked, _ = roundtrip(typestore, build_instance_array(types, header, detections,
+                                                             encoding=BITMAP_ROI))
+    assert [i.track_id for i in untracked.instances] == [0, 0, 0]
+    with pytest.raises(ValueError, match=r'expected track_ids \[3\], got \[2\]'):
+        build_detection_array(types, header, detections, track_ids=np.array([1, 2]))
+
+
 def test_label_image_ids_and_overlap_priority(typestore, types):
     detections = make_detections()
     labels = label_image(detections)

@@ -17,7 +17,7 @@ from yolact_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
 from yolact_ros.ros.mask_encoding import ENCODINGS
 from yolact_ros.ros.messages import (
     build_detection_array, build_image, build_instance_array, label_image, latency_ms,
-    MessageTypes)
+    MessageTypes, stamp_to_ns)
 from yolact_ros.structures import Detections
 
 # Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
@@ -100,6 +100,8 @@ class FrameResult:
         messages: output messages keyed by topic name (a subset of :data:`FRAME_TOPICS`, in
             that order), each with the input message's header.
         detections: the Segmenter's detections (source-image pixels).
+        track_ids: ``int64[D]`` track ids of the detections (0: not tracked), or None when
+            tracking is off.
         image: the decoded BGR ``uint8[H, W, 3]`` frame.
         times: stage timings.
         latency_ms: the ``latency_ms`` written into ``instances``.
@@ -110,6 +112,7 @@ class FrameResult:
     image: np.ndarray
     times: FrameTimes
     latency_ms: float
+    track_ids: Optional[np.ndarray] = None
 
 
 def decode_image(msg) -> np.ndarray:
@@ -131,7 +134,9 @@ def decode_image(msg) -> np.ndarray:
 
 def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: MessageTypes,
                   options: OutputOptions, *, dropped_frames: int = 0,
-                  now_ns: Optional[Callable[[], int]] = None) -> FrameResult:
+                  now_ns: Optional[Callable[[], int]] = None,
+                  tracker: Optional[Callable[[Detections, float], np.ndarray]] = None
+                  ) -> FrameResult:
     """Segment one image message and build the output messages the options ask for.
 
     Args:
@@ -144,6 +149,9 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         now_ns: clock read once inference is done, for ``instances.latency_ms`` (now minus
             the image stamp: the node's). ``None`` (offline, ``yolact bag``): the latency is
             the frame's own processing time up to then, as if it had arrived at its stamp.
+        tracker: called with the detections and the image stamp in seconds, returns their
+            ``int64[D]`` track ids (``Tracker.update``); the messages carry them
+            (``Instance.track_id``, ``Detection2D.id``). ``None``: tracking off.
 
     Raises:
         BadFrameError: the image cannot be decoded.
@@ -157,6 +165,9 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
     except Exception as error:  # any failure of the model is reported, not fatal here
         raise InferenceError(str(error)) from error
     header = msg.header
+    track_ids = None
+    if tracker is not None:
+        track_ids = tracker(detections, stamp_to_ns(header.stamp) / 1e9)
     if now_ns is not None:
         latency = latency_ms(header.stamp, now_ns())
     else:
@@ -167,11 +178,12 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
     if options.instances:
         messages['instances'] = build_instance_array(
             types, header, detections, encoding=ENCODINGS[options.mask_encoding],
-            dropped_frames=dropped_frames, latency=latency)
+            dropped_frames=dropped_frames, latency=latency, track_ids=track_ids)
         bboxes = [instance.bbox for instance in messages['instances'].instances]
     if options.detections:
         messages['detections'] = build_detection_array(
-            types, header, detections, class_id=options.detection_class_id, bboxes=bboxes)
+            types, header, detections, class_id=options.detection_class_id, bboxes=bboxes,
+            track_ids=track_ids)
     if options.instance_mask:
         messages['instance_mask'] = build_image(types, header, label_image(detections),
                                                 'mono16')
@@ -186,4 +198,4 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         inference_ms=float(stages.inference_ms), postprocess_ms=float(stages.postprocess_ms),
         build_ms=(time.perf_counter() - built_start) * 1e3)
     return FrameResult(messages=messages, detections=detections, image=image, times=times,
-                       latency_ms=latency)
+                       latency_ms=latency, track_ids=track_ids)

@@ -165,12 +165,30 @@ def _instance_mask(t: MessageTypes, masks: WindowedMasks, index: int, encoding: 
         area=encoded.area)
 
 
+def _check_track_ids(detections: Detections,
+                     track_ids: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Return ``int64[D]`` track ids, or None; raise if they do not fit the detections."""
+    if track_ids is None:
+        return None
+    track_ids = np.asarray(track_ids, np.int64)
+    if track_ids.shape != (len(detections),):
+        raise ValueError(f'expected track_ids [{len(detections)}], got {list(track_ids.shape)}')
+    return track_ids
+
+
 def build_instance_array(t: MessageTypes, header, detections: Detections, *, encoding: int,
-                         dropped_frames: int = 0, latency: float = math.nan):
-    """Return a ``yolact_ros_msgs/InstanceArray``; instance ``i`` gets ``id = i + 1``."""
+                         dropped_frames: int = 0, latency: float = math.nan,
+                         track_ids: Optional[np.ndarray] = None):
+    """Return a ``yolact_ros_msgs/InstanceArray``; instance ``i`` gets ``id = i + 1``.
+
+    ``track_ids``: ``int64[D]`` track id of each detection (``0``: not tracked) for
+    ``Instance.track_id``; ``None`` (tracking off): every ``track_id`` is 0.
+    """
     height, width = detections.image_size
+    track_ids = _check_track_ids(detections, track_ids)
     instances = [
-        t.Instance(id=i + 1, class_id=int(detections.class_ids[i]),
+        t.Instance(id=i + 1, track_id=0 if track_ids is None else int(track_ids[i]),
+                   class_id=int(detections.class_ids[i]),
                    class_name=str(detections.class_names[i]),
                    score=float(detections.scores[i]), bbox=_bbox(t, detections.boxes[i]),
                    mask=_instance_mask(t, detections.mask_windows, i, encoding))
@@ -184,16 +202,20 @@ def build_instance_array(t: MessageTypes, header, detections: Detections, *, enc
 
 
 def build_detection_array(t: MessageTypes, header, detections: Detections, *,
-                          class_id: str = 'name', bboxes: Optional[Sequence] = None):
+                          class_id: str = 'name', bboxes: Optional[Sequence] = None,
+                          track_ids: Optional[np.ndarray] = None):
     """Return a ``vision_msgs/Detection2DArray``.
 
-    ``Detection2D.id`` is the instance id (as in ``instances`` and ``instance_mask``); the single
-    hypothesis' ``class_id`` is the class name (``class_id='name'``) or the numeric class index as
-    a string (``'id'``, the ``label_info`` key). ``bboxes``: the detections' ``BoundingBox2D``
-    messages when already built (those of ``instances``), else they are built here.
+    ``Detection2D.id`` is the track id (``int64[D]`` ``track_ids``, given while tracking is on;
+    ``'0'`` for a detection not tracked), else the per-frame instance id (as in ``instances``
+    and ``instance_mask``). The single hypothesis' ``class_id`` is the class name
+    (``class_id='name'``) or the numeric class index as a string (``'id'``, the ``label_info``
+    key). ``bboxes``: the detections' ``BoundingBox2D`` messages when already built (those of
+    ``instances``), else they are built here.
     """
     if class_id not in ('name', 'id'):
         raise ValueError(f"class_id must be 'name' or 'id', got {class_id!r}")
+    track_ids = _check_track_ids(detections, track_ids)
     detections_out = []
     # One identity pose for every hypothesis: the message is serialised as a whole, and
     # building 4 nested messages per detection was a third of the node's work (rclpy).
@@ -206,7 +228,8 @@ def build_detection_array(t: MessageTypes, header, detections: Detections, *,
             pose=pose)
         bbox = bboxes[i] if bboxes is not None else _bbox(t, detections.boxes[i])
         detections_out.append(t.Detection2D(header=header, results=[hypothesis], bbox=bbox,
-                                            id=str(i + 1)))
+                                            id=str(i + 1 if track_ids is None
+                                                   else int(track_ids[i]))))
     return t.Detection2DArray(header=header, detections=detections_out)
 
 

@@ -49,6 +49,7 @@ MSG_DEFINITIONS: Dict[str, str] = {
     ),
     'yolact_ros_msgs/msg/Instance': (
         'uint32 id\n'
+        'uint32 track_id\n'
         'uint16 class_id\n'
         'string class_name\n'
         'float32 score\n'

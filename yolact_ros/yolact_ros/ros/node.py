@@ -7,7 +7,9 @@ stops the worker and frees GPU memory; cleanup drops the model and publishers.
 
 The subscription callback only stores the newest frame (:class:`FrameSlot`); one worker thread
 converts it, runs the model and publishes, so the node never falls behind the camera. The frame
-itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in ``yolact bag``.
+itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in ``yolact bag``;
+with ``tracking.enabled``, the worker's :class:`~yolact_ros.tracking.Tracker` (reset at each
+activate) gives the detections track ids at the image stamps.
 A frame that fails is logged (one line, rate-limited), counted and reported as ERROR in
 ``/diagnostics``; the worker goes on. Should the worker thread die, the node leaves ACTIVE
 through error processing. Per-frame outputs are lifecycle publishers: silent unless active.
@@ -22,6 +24,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -47,6 +50,8 @@ from yolact_ros.ros.node_support import (
 from yolact_ros.ros.params import (
     check_classes, load_segmenter, NodeParams, PARAM_SPECS, SPECS)
 from yolact_ros.ros.stats import FrameCounters, LatencyWindow, RateMeter
+from yolact_ros.structures import Detections
+from yolact_ros.tracking import Tracker
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
@@ -100,6 +105,9 @@ class SegmentNode(LifecycleNodeMixin, Node):
         self._latency = LatencyWindow()
         self._counters = FrameCounters()
         self._last_overlay = -float('inf')
+        self._tracker: Optional[Tracker] = None  # while active with tracking.enabled
+        self._track_stamp = -float('inf')  # image stamp (s) of the tracker's last frame
+        self._live_tracks = 0
 
     # ------------------------------------------------------------------ parameters
 
@@ -236,6 +244,10 @@ class SegmentNode(LifecycleNodeMixin, Node):
         self._stop.clear()
         self._slot = FrameSlot()  # counters (diagnostics) are since activation
         self._counters = FrameCounters()
+        # A fresh tracker per activation: tracks do not survive a pause of the stream.
+        self._tracker = (Tracker(self._params.tracker_config())
+                         if self._params.tracking_enabled else None)
+        self._track_stamp, self._live_tracks = -float('inf'), 0
         self._worker_failure = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()
@@ -398,10 +410,33 @@ class SegmentNode(LifecycleNodeMixin, Node):
             detections=pubs['detections'].get_subscription_count() > 0)
         result = process_frame(msg, self._segmenter, self._types, options,
                                dropped_frames=self._counters.unreported_drops,
-                               now_ns=lambda: self.get_clock().now().nanoseconds)
+                               now_ns=lambda: self.get_clock().now().nanoseconds,
+                               tracker=self._track if self._tracker is not None else None)
         if 'overlay' in result.messages:
             self._last_overlay = now
         self._publish(result)
+
+    def _track(self, detections: Detections, stamp_s: float) -> np.ndarray:
+        """Return the track ids of a frame's detections (the worker's tracker, at its stamp).
+
+        The tracker sees the published detections, all above ``score_threshold``: its second
+        stage works on those between ``score_threshold`` and ``tracking.high_threshold``.
+        Runtime changes of the ``tracking.*`` thresholds apply from this frame on; a stamp
+        earlier than the last (a replayed bag) starts the tracks afresh.
+        """
+        tracker = self._tracker
+        config = self._params.tracker_config()
+        if tracker.config != config:
+            tracker.config = config
+        if stamp_s < self._track_stamp:
+            self.get_logger().warning(
+                f'image stamp went back ({stamp_s:.3f} s after {self._track_stamp:.3f} s): '
+                'tracks restart', throttle_duration_sec=5.0)
+            tracker.reset()
+        self._track_stamp = stamp_s
+        track_ids = tracker.update(detections, stamp_s)
+        self._live_tracks = len(tracker.tracks)
+        return track_ids
 
     def _publish(self, result: FrameResult) -> None:
         for topic, message in result.messages.items():
@@ -446,6 +481,7 @@ class SegmentNode(LifecycleNodeMixin, Node):
             'frame_errors': counters.frame_errors,
             'inference_errors': counters.inference_errors,
             'device': device,
+            'live_tracks': self._live_tracks if self._tracker is not None else None,
         }
         header = build_header(self._types, self.get_clock().now().nanoseconds)
         publisher.publish(build_diagnostics(

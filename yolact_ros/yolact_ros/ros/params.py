@@ -4,13 +4,14 @@ rclpy-free: the node turns :data:`PARAM_SPECS` into parameter descriptors, reads
 into a :class:`NodeParams` and validates every runtime change with :func:`validate_param`.
 """
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 import math
 import re
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from yolact_ros.config import PostprocessConfig
 from yolact_ros.ros.mask_encoding import ENCODINGS
+from yolact_ros.tracking import TrackerConfig
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,28 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               'most 4.', runtime=False, min_value=0, max_value=64),
     ParamSpec('autostart', True, 'Configure and activate at start, without a lifecycle '
               'manager.', runtime=False, applies='at start'),
+    ParamSpec('tracking.enabled', True, 'Track instances across frames (ByteTrack on boxes '
+              'and masks): Instance.track_id and Detection2D.id carry the track id.',
+              runtime=False, applies='at the next activate'),
+    ParamSpec('tracking.high_threshold', 0.5, 'Detections scoring at least this are matched '
+              'first, to all tracks; those between score_threshold and this only continue '
+              'tracks seen in the previous frame.', min_value=0.0, max_value=1.0),
+    ParamSpec('tracking.new_track_threshold', 0.6, 'An unmatched detection scoring at least '
+              'this (and tracking.high_threshold) starts a track.', min_value=0.0,
+              max_value=1.0),
+    ParamSpec('tracking.mask_weight', 0.5, 'Weight of the mask IoU in the matching cost, the '
+              'box IoU getting the rest; 0: box IoU only.', min_value=0.0, max_value=1.0),
+    ParamSpec('tracking.track_buffer', 1.0, 'Seconds a track is kept unseen before its id is '
+              'dropped.', min_value=0.0, max_value=60.0),
 )
 
 SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAM_SPECS}
+
+
+def field_name(name: str) -> str:
+    """Return the :class:`NodeParams` field of parameter ``name``: dots become underscores."""
+    return name.replace('.', '_')
+
 
 _DEVICE = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 
@@ -133,6 +153,11 @@ class NodeParams:
     no_image_timeout: float = 5.0
     threads: int = 0
     autostart: bool = True
+    tracking_enabled: bool = True
+    tracking_high_threshold: float = 0.5
+    tracking_new_track_threshold: float = 0.6
+    tracking_mask_weight: float = 0.5
+    tracking_track_buffer: float = 1.0
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any],
@@ -149,13 +174,14 @@ class NodeParams:
                   if (reason := validate_param(name, value, class_names)) is not None]
         if errors:
             raise ValueError('invalid parameters: ' + '; '.join(errors))
-        return cls(**{name: normalize(name, value) for name, value in values.items()})
+        return cls(**{field_name(name): normalize(name, value) for name, value in values.items()})
 
     def with_values(self, values: Mapping[str, Any],
                     class_names: Optional[Sequence[str]] = None) -> 'NodeParams':
         """Return a copy with ``values`` changed, validated as in :meth:`from_values`."""
         changed = NodeParams.from_values(values, class_names)
-        return replace(self, **{name: getattr(changed, name) for name in values})
+        return replace(self, **{field_name(name): getattr(changed, field_name(name))
+                                for name in values})
 
     def postprocess(self, class_names: Sequence[str] = ()) -> PostprocessConfig:
         """Return the Segmenter thresholds these parameters select.
@@ -170,10 +196,25 @@ class NodeParams:
             max_detections=self.max_detections, mask_threshold=self.mask_threshold,
             classes=allowed)
 
+    def tracker_config(self) -> TrackerConfig:
+        """Return the tracker thresholds these parameters select.
+
+        The tracker sees the published detections (all above ``score_threshold``), so
+        ByteTrack's second stage works on those between ``score_threshold`` and
+        ``tracking.high_threshold`` (``low_threshold`` 0); a ``tracking.new_track_threshold``
+        below ``tracking.high_threshold`` counts as that.
+        """
+        return TrackerConfig(
+            high_threshold=self.tracking_high_threshold, low_threshold=0.0,
+            new_track_threshold=max(self.tracking_new_track_threshold,
+                                    self.tracking_high_threshold),
+            mask_weight=self.tracking_mask_weight, track_buffer_s=self.tracking_track_buffer)
+
     def as_dict(self) -> Dict[str, Any]:
         """Return ``{name: value}`` (string arrays as lists, as ROS parameter values)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in fields(self)}
+        return {spec.name: (list(v) if isinstance(v := getattr(self, field_name(spec.name)),
+                                                  tuple) else v)
+                for spec in PARAM_SPECS}
 
 
 def normalize(name: str, value: Any) -> Any:
