@@ -106,10 +106,7 @@ def load_network(args: argparse.Namespace):
             raise SystemExit(f'cannot read image {args.image}')
     elif reference.is_file():
         image = np.load(reference)['image_bgr']
-    weights = args.weights
-    if weights is None and args.config == 'yolact_resnet50':
-        checkpoint = REFERENCE / 'yolact_resnet50_ref_fp16.pth'
-        weights = str(checkpoint) if checkpoint.is_file() else None
+    weights = resolve_weights(args)
     if weights is not None:
         from yolact_ros.checkpoint import load_model
 
@@ -125,6 +122,14 @@ def load_network(args: argparse.Namespace):
     if image is None:
         image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     return model, config, image, label, threshold
+
+
+def resolve_weights(args: argparse.Namespace) -> Optional[str]:
+    """Return ``--weights``, else the parity checkpoint for ``yolact_resnet50`` if present."""
+    checkpoint = REFERENCE / 'yolact_resnet50_ref_fp16.pth'
+    if args.weights is None and args.config == 'yolact_resnet50' and checkpoint.is_file():
+        return str(checkpoint)
+    return args.weights
 
 
 def zero_init_residuals(model) -> None:
@@ -298,7 +303,9 @@ def run(args: argparse.Namespace) -> None:
     for name in names:
         parse_variant(name)
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from yolact_ros.runtime import set_threads
+
+        set_threads(args.threads)  # torch, and the exported runtimes' sessions
     model, config, image, label, threshold = load_network(args)
     device = args.device
     batches = sorted({1, args.batch})
@@ -312,6 +319,12 @@ def run(args: argparse.Namespace) -> None:
         segmenters = {name: make_segmenter(name, model, config, device=device,
                                            threshold=threshold, workdir=Path(scratch))
                       for name in names}
+        if args.upstream:
+            from upstream_runner import side_by_side
+
+            side_by_side(args, segmenters, image, resolve_weights(args), config.name)
+            print(f'load average (1 min): {load_before} before, {load_average()} after')
+            return
         replay = {}  # (name, batch) -> network outputs, for timing Fast NMS alone
         for name, segmenter in segmenters.items():
             postprocessor = Postprocessor(segmenter.postprocess)
@@ -399,6 +412,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--iterations', type=int, default=10, help='timed calls per backend')
     parser.add_argument('--warmup', type=int, default=2, help='untimed calls first')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--upstream', metavar='DIR', help='a dbolya/yolact checkout: time its '
+                        'eval path beside each backend instead (batch 1; upstream_runner.py)')
     run(parser.parse_args(argv))
 
 
