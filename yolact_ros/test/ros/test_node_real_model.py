@@ -10,13 +10,13 @@ import pytest
 import rclpy
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import bgr_image, Graph, shipped_params, synthetic_scene, wait_stamp
+from ros_harness import (
+    bgr_image, Graph, shipped_params, start_shipped_node, synthetic_scene, wait_stamp)
 from sensor_msgs.msg import Image
 from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.data.synthetic import CATEGORIES
 from yolact_ros.ros.mask_encoding import decode_mask
-from yolact_ros.ros.node import SegmentNode
 from yolact_ros.weights import DEMO_WEIGHTS
 
 NAMESPACE = '/real'
@@ -37,13 +37,8 @@ def graph():
 @pytest.fixture(scope='module')
 def node(graph):
     """Start the node with the shipped parameters (weights '': the bundled model)."""
-    values = shipped_params(qos_reliability='reliable', qos_depth=10)  # no frame lost in tests
-    assert values['weights'] == ''
-    node = SegmentNode(namespace=NAMESPACE, parameter_overrides=[
-        Parameter(name, value=value) for name, value in values.items()])
-    graph.add(node)
-    assert node.start()
-    return node
+    assert shipped_params()['weights'] == ''
+    return start_shipped_node(graph, NAMESPACE)
 
 
 @pytest.fixture(scope='module')

@@ -7,21 +7,24 @@ the output messages with the classes of a
 :class:`~yolact_ros.ros.messages.MessageTypes`, all carrying the input header verbatim.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yolact_ros.geometry import CameraIntrinsics, Instance3D
 from yolact_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
 from yolact_ros.ros.mask_encoding import ENCODINGS
 from yolact_ros.ros.messages import (
-    build_detection_array, build_image, build_instance_array, label_image, latency_ms,
-    MessageTypes, stamp_to_ns)
+    build_detection_array, build_header, build_image, build_instance_array, label_image,
+    latency_ms, MessageTypes, stamp_to_ns)
+from yolact_ros.ros.messages_3d import build_detection3d_array, build_markers, build_point_cloud
 from yolact_ros.structures import Detections
 
 # Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
-FRAME_TOPICS: Tuple[str, ...] = ('instances', 'detections', 'instance_mask', 'overlay')
+FRAME_TOPICS: Tuple[str, ...] = ('instances', 'detections', 'instance_mask', 'overlay',
+                                 'detections_3d', 'markers', 'points')
 
 
 class BadFrameError(ValueError):
@@ -41,6 +44,7 @@ class OutputOptions:
             ``'rle_coco'``.
         detection_class_id: hypothesis ``class_id`` of ``detections``: ``'name'`` or ``'id'``.
         instances, detections, instance_mask, overlay: build that topic's message.
+        detections_3d, markers, points: build that 3D output when the frame has depth.
     """
 
     mask_encoding: str = 'bitmap_roi'
@@ -49,6 +53,9 @@ class OutputOptions:
     detections: bool = True
     instance_mask: bool = False
     overlay: bool = False
+    detections_3d: bool = False
+    markers: bool = False
+    points: bool = False
 
     def __post_init__(self) -> None:
         if self.mask_encoding not in ENCODINGS:
@@ -60,19 +67,47 @@ class OutputOptions:
 
     @classmethod
     def from_params(cls, params, *, instance_mask: bool, overlay: bool, instances: bool = True,
-                    detections: bool = True) -> 'OutputOptions':
+                    detections: bool = True, detections_3d: bool = True, markers: bool = False,
+                    points: bool = False) -> 'OutputOptions':
         """Return the options a :class:`~yolact_ros.ros.params.NodeParams` selects.
 
         ``instances``, ``detections``, ``instance_mask`` and ``overlay`` say whether that
         output is wanted now (someone subscribes, the overlay rate allows one); the
-        ``publish_*`` toggles still apply.
+        ``publish_*`` toggles still apply. The 3D outputs need ``depth.enabled``.
         """
+        depth = bool(getattr(params, 'depth_enabled', False))
         return cls(mask_encoding=params.mask_encoding,
                    detection_class_id=params.detection_class_id,
                    instances=params.publish_instances and instances,
                    detections=params.publish_detections and detections,
                    instance_mask=params.publish_instance_mask and instance_mask,
-                   overlay=params.publish_overlay and overlay)
+                   overlay=params.publish_overlay and overlay,
+                   detections_3d=depth and detections_3d, markers=depth and markers,
+                   points=depth and points)
+
+
+@dataclass(frozen=True)
+class DepthFrame:
+    """The depth input of one frame: an aligned depth image and what to do with it.
+
+    Attributes:
+        depth: ``uint16[H, W]`` millimetres or ``float32[H, W]`` metres, registered to the
+            colour image (another size of the same aspect ratio is resampled).
+        intrinsics: of the depth image (``depth/camera_info``).
+        options: keyword arguments of :func:`~yolact_ros.geometry.instances_3d`
+            (``NodeParams.depth_options()``).
+        frame_id: frame of ``detections_3d``, ``markers`` and ``points`` when ``rotation``
+            and ``translation`` move the camera frame into it; '' keeps the image's.
+        rotation: ``float[3, 3]`` camera optical frame to ``frame_id``.
+        translation: ``float[3]``.
+    """
+
+    depth: np.ndarray
+    intrinsics: CameraIntrinsics
+    options: Mapping[str, Any] = field(default_factory=dict)
+    frame_id: str = ''
+    rotation: Optional[np.ndarray] = None
+    translation: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,8 @@ class FrameResult:
         image: the decoded BGR ``uint8[H, W, 3]`` frame.
         times: stage timings.
         latency_ms: the ``latency_ms`` written into ``instances``.
+        geometry: one :class:`~yolact_ros.geometry.Instance3D` per detection, in the camera
+            optical frame, when the frame had depth; else None.
     """
 
     messages: Dict[str, Any]
@@ -113,6 +150,7 @@ class FrameResult:
     times: FrameTimes
     latency_ms: float
     track_ids: Optional[np.ndarray] = None
+    geometry: Optional[Sequence[Instance3D]] = None
 
 
 def decode_image(msg) -> np.ndarray:
@@ -135,8 +173,8 @@ def decode_image(msg) -> np.ndarray:
 def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: MessageTypes,
                   options: OutputOptions, *, dropped_frames: int = 0,
                   now_ns: Optional[Callable[[], int]] = None,
-                  tracker: Optional[Callable[[Detections, float], np.ndarray]] = None
-                  ) -> FrameResult:
+                  tracker: Optional[Callable[[Detections, float], np.ndarray]] = None,
+                  depth: Optional[DepthFrame] = None) -> FrameResult:
     """Segment one image message and build the output messages the options ask for.
 
     Args:
@@ -152,6 +190,8 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
         tracker: called with the detections and the image stamp in seconds, returns their
             ``int64[D]`` track ids (``Tracker.update``); the messages carry them
             (``Instance.track_id``, ``Detection2D.id``). ``None``: tracking off.
+        depth: the depth frame paired with the image: the 3D fields of ``instances`` and the
+            3D outputs the options ask for. ``None``: 2D only.
 
     Raises:
         BadFrameError: the image cannot be decoded.
@@ -175,10 +215,12 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
     built_start = time.perf_counter()
     messages: Dict[str, Any] = {}
     bboxes = None
+    geometry = frame_geometry(detections, depth) if depth is not None else None
     if options.instances:
         messages['instances'] = build_instance_array(
             types, header, detections, encoding=ENCODINGS[options.mask_encoding],
-            dropped_frames=dropped_frames, latency=latency, track_ids=track_ids)
+            dropped_frames=dropped_frames, latency=latency, track_ids=track_ids,
+            geometry=geometry)
         bboxes = [instance.bbox for instance in messages['instances'].instances]
     if options.detections:
         messages['detections'] = build_detection_array(
@@ -192,10 +234,56 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
 
         messages['overlay'] = build_image(types, header, draw_overlay(image, detections),
                                           'bgr8')
+    if geometry is not None:
+        messages.update(build_3d_messages(types, header, detections, geometry, depth, options,
+                                          track_ids))
     stages = detections.times
     times = FrameTimes(
         decode_ms=(decoded - start) * 1e3, preprocess_ms=float(stages.preprocess_ms),
         inference_ms=float(stages.inference_ms), postprocess_ms=float(stages.postprocess_ms),
         build_ms=(time.perf_counter() - built_start) * 1e3)
     return FrameResult(messages=messages, detections=detections, image=image, times=times,
-                       latency_ms=latency, track_ids=track_ids)
+                       latency_ms=latency, track_ids=track_ids, geometry=geometry)
+
+
+def frame_geometry(detections: Detections, depth: DepthFrame) -> Sequence[Instance3D]:
+    """Return each detection in 3D (camera optical frame) from the paired depth frame.
+
+    Raises:
+        BadFrameError: the depth image or its intrinsics do not fit the colour image (another
+            aspect ratio, a wrong dtype).
+    """
+    from yolact_ros.geometry import instances_3d
+
+    try:
+        return instances_3d(detections.mask_windows, depth.depth, depth.intrinsics,
+                            **depth.options)
+    except ValueError as error:
+        raise BadFrameError(f'depth: {error}') from None
+
+
+def build_3d_messages(types: MessageTypes, header, detections: Detections,
+                      geometry: Sequence[Instance3D], depth: DepthFrame,
+                      options: OutputOptions, track_ids: Optional[np.ndarray]) -> Dict[str, Any]:
+    """Return the 3D outputs the options ask for, moved to ``depth.frame_id`` if given.
+
+    Their header is the image's, with ``frame_id`` replaced by ``depth.frame_id`` when the
+    geometry is transformed into it.
+    """
+    wanted = [topic for topic in ('detections_3d', 'markers', 'points')
+              if getattr(options, topic)]
+    if not wanted:
+        return {}
+    if depth.rotation is not None and depth.frame_id:
+        from yolact_ros.geometry import transform_instances
+
+        geometry = transform_instances(geometry, depth.rotation, depth.translation)
+        header = build_header(types, stamp_to_ns(header.stamp), depth.frame_id)
+    builders = {
+        'detections_3d': lambda: build_detection3d_array(
+            types, header, detections, geometry, class_id=options.detection_class_id,
+            track_ids=track_ids),
+        'markers': lambda: build_markers(types, header, detections, geometry,
+                                         track_ids=track_ids),
+        'points': lambda: build_point_cloud(types, header, detections, geometry)}
+    return {topic: builders[topic]() for topic in wanted}

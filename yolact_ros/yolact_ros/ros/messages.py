@@ -29,6 +29,7 @@ class MessageTypes:
     Image: type
     RegionOfInterest: type
     Point: type
+    Vector3: type
     Quaternion: type
     Pose: type
     PoseWithCovariance: type
@@ -39,6 +40,9 @@ class MessageTypes:
     ObjectHypothesisWithPose: type
     Detection2D: type
     Detection2DArray: type
+    BoundingBox3D: type
+    Detection3D: type
+    Detection3DArray: type
     VisionClass: type
     LabelInfo: type
     InstanceMask: type
@@ -47,6 +51,12 @@ class MessageTypes:
     KeyValue: type
     DiagnosticStatus: type
     DiagnosticArray: type
+    ColorRGBA: type
+    Duration: type
+    Marker: type
+    MarkerArray: type
+    PointField: type
+    PointCloud2: type
     u8: Callable[[np.ndarray], Any]
     u32: Callable[[np.ndarray], Any]
     f64: Callable[[np.ndarray], Any]
@@ -55,25 +65,29 @@ class MessageTypes:
 
 def ros_message_types() -> MessageTypes:
     """Return the rclpy message classes (imports ROS message packages; no rclpy init needed)."""
-    from builtin_interfaces.msg import Time
+    from builtin_interfaces.msg import Duration, Time
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-    from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion
-    from sensor_msgs.msg import Image, RegionOfInterest
-    from std_msgs.msg import Header
+    from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Vector3
+    from sensor_msgs.msg import Image, PointCloud2, PointField, RegionOfInterest
+    from std_msgs.msg import ColorRGBA, Header
     from vision_msgs.msg import (
-        BoundingBox2D, Detection2D, Detection2DArray, LabelInfo, ObjectHypothesis,
-        ObjectHypothesisWithPose, Point2D, Pose2D, VisionClass)
+        BoundingBox2D, BoundingBox3D, Detection2D, Detection2DArray, Detection3D,
+        Detection3DArray, LabelInfo, ObjectHypothesis, ObjectHypothesisWithPose, Point2D, Pose2D,
+        VisionClass)
+    from visualization_msgs.msg import Marker, MarkerArray
     from yolact_ros_msgs.msg import Instance, InstanceArray, InstanceMask
 
     return MessageTypes(
         Time=Time, Header=Header, Image=Image, RegionOfInterest=RegionOfInterest, Point=Point,
-        Quaternion=Quaternion, Pose=Pose, PoseWithCovariance=PoseWithCovariance,
+        Vector3=Vector3, Quaternion=Quaternion, Pose=Pose, PoseWithCovariance=PoseWithCovariance,
         Point2D=Point2D, Pose2D=Pose2D, BoundingBox2D=BoundingBox2D,
         ObjectHypothesis=ObjectHypothesis, ObjectHypothesisWithPose=ObjectHypothesisWithPose,
-        Detection2D=Detection2D, Detection2DArray=Detection2DArray, VisionClass=VisionClass,
+        Detection2D=Detection2D, Detection2DArray=Detection2DArray, BoundingBox3D=BoundingBox3D,
+        Detection3D=Detection3D, Detection3DArray=Detection3DArray, VisionClass=VisionClass,
         LabelInfo=LabelInfo, InstanceMask=InstanceMask, Instance=Instance,
         InstanceArray=InstanceArray, KeyValue=KeyValue, DiagnosticStatus=DiagnosticStatus,
-        DiagnosticArray=DiagnosticArray,
+        DiagnosticArray=DiagnosticArray, ColorRGBA=ColorRGBA, Duration=Duration, Marker=Marker,
+        MarkerArray=MarkerArray, PointField=PointField, PointCloud2=PointCloud2,
         # array.array from bytes is a memcpy; from an ndarray rclpy would iterate.
         u8=lambda a: array.array('B', np.ascontiguousarray(a, np.uint8).tobytes()),
         u32=lambda a: array.array('I', np.ascontiguousarray(a, np.uint32).tobytes()),
@@ -95,7 +109,8 @@ def rosbags_message_types(typestore) -> MessageTypes:
         Time=get('builtin_interfaces/msg/Time'), Header=get('std_msgs/msg/Header'),
         Image=get('sensor_msgs/msg/Image'),
         RegionOfInterest=get('sensor_msgs/msg/RegionOfInterest'),
-        Point=get('geometry_msgs/msg/Point'), Quaternion=get('geometry_msgs/msg/Quaternion'),
+        Point=get('geometry_msgs/msg/Point'), Vector3=get('geometry_msgs/msg/Vector3'),
+        Quaternion=get('geometry_msgs/msg/Quaternion'),
         Pose=get('geometry_msgs/msg/Pose'),
         PoseWithCovariance=get('geometry_msgs/msg/PoseWithCovariance'),
         Point2D=get('vision_msgs/msg/Point2D'), Pose2D=get('vision_msgs/msg/Pose2D'),
@@ -104,6 +119,9 @@ def rosbags_message_types(typestore) -> MessageTypes:
         ObjectHypothesisWithPose=get('vision_msgs/msg/ObjectHypothesisWithPose'),
         Detection2D=get('vision_msgs/msg/Detection2D'),
         Detection2DArray=get('vision_msgs/msg/Detection2DArray'),
+        BoundingBox3D=get('vision_msgs/msg/BoundingBox3D'),
+        Detection3D=get('vision_msgs/msg/Detection3D'),
+        Detection3DArray=get('vision_msgs/msg/Detection3DArray'),
         VisionClass=get('vision_msgs/msg/VisionClass'), LabelInfo=get('vision_msgs/msg/LabelInfo'),
         InstanceMask=get('yolact_ros_msgs/msg/InstanceMask'),
         Instance=get('yolact_ros_msgs/msg/Instance'),
@@ -111,10 +129,35 @@ def rosbags_message_types(typestore) -> MessageTypes:
         KeyValue=get('diagnostic_msgs/msg/KeyValue'),
         DiagnosticStatus=get('diagnostic_msgs/msg/DiagnosticStatus'),
         DiagnosticArray=get('diagnostic_msgs/msg/DiagnosticArray'),
+        ColorRGBA=get('std_msgs/msg/ColorRGBA'), Duration=get('builtin_interfaces/msg/Duration'),
+        Marker=_marker_with_jazzy_fields(types),
+        MarkerArray=get('visualization_msgs/msg/MarkerArray'),
+        PointField=get('sensor_msgs/msg/PointField'),
+        PointCloud2=get('sensor_msgs/msg/PointCloud2'),
         u8=lambda a: np.ascontiguousarray(a, np.uint8).reshape(-1),
         u32=lambda a: np.ascontiguousarray(a, np.uint32).reshape(-1),
         f64=lambda a: np.ascontiguousarray(a, np.float64).reshape(-1),
         level=int)
+
+
+def _marker_with_jazzy_fields(types) -> Callable[..., Any]:
+    """Return a ``Marker`` factory that fills the fields Jazzy added (texture, mesh_file).
+
+    Markers are built with the fields Humble and Jazzy share (rclpy defaults the others);
+    rosbags' classes need every field.
+    """
+    marker = types['visualization_msgs/msg/Marker']
+    image = types['sensor_msgs/msg/CompressedImage']
+    mesh_file, header = types['visualization_msgs/msg/MeshFile'], types['std_msgs/msg/Header']
+    time = types['builtin_interfaces/msg/Time']
+
+    def build(**fields):
+        empty = np.zeros(0, np.uint8)
+        texture = image(header=header(stamp=time(sec=0, nanosec=0), frame_id=''), format='',
+                        data=empty)
+        return marker(**fields, texture_resource='', texture=texture, uv_coordinates=[],
+                      mesh_file=mesh_file(filename='', data=empty))
+    return build
 
 
 # --------------------------------------------------------------------------- detections
@@ -178,20 +221,27 @@ def _check_track_ids(detections: Detections,
 
 def build_instance_array(t: MessageTypes, header, detections: Detections, *, encoding: int,
                          dropped_frames: int = 0, latency: float = math.nan,
-                         track_ids: Optional[np.ndarray] = None):
+                         track_ids: Optional[np.ndarray] = None,
+                         geometry: Optional[Sequence[Any]] = None):
     """Return a ``yolact_ros_msgs/InstanceArray``; instance ``i`` gets ``id = i + 1``.
 
     ``track_ids``: ``int64[D]`` track id of each detection (``0``: not tracked) for
-    ``Instance.track_id``; ``None`` (tracking off): every ``track_id`` is 0.
+    ``Instance.track_id``; ``None`` (tracking off): every ``track_id`` is 0. ``geometry``: one
+    :class:`~yolact_ros.geometry.Instance3D` per detection for the 3D fields; ``None`` (no
+    depth): they are all zero.
     """
     height, width = detections.image_size
     track_ids = _check_track_ids(detections, track_ids)
+    if geometry is not None and len(geometry) != len(detections):
+        raise ValueError(f'expected {len(detections)} Instance3D, got {len(geometry)}')
+    no_3d = _instance_3d_fields(t, None)  # shared by the instances without 3D
     instances = [
         t.Instance(id=i + 1, track_id=0 if track_ids is None else int(track_ids[i]),
                    class_id=int(detections.class_ids[i]),
                    class_name=str(detections.class_names[i]),
                    score=float(detections.scores[i]), bbox=_bbox(t, detections.boxes[i]),
-                   mask=_instance_mask(t, detections.mask_windows, i, encoding))
+                   mask=_instance_mask(t, detections.mask_windows, i, encoding),
+                   **(no_3d if geometry is None else _instance_3d_fields(t, geometry[i])))
         for i in range(len(detections))]
     times = detections.times
     return t.InstanceArray(
@@ -199,6 +249,29 @@ def build_instance_array(t: MessageTypes, header, detections: Detections, *, enc
         preprocess_ms=float(times.preprocess_ms), inference_ms=float(times.inference_ms),
         postprocess_ms=float(times.postprocess_ms), latency_ms=float(latency),
         dropped_frames=int(dropped_frames))
+
+
+def _instance_3d_fields(t: MessageTypes, geometry: Optional[Any]) -> dict:
+    """Return the 3D fields of an ``Instance`` from an ``Instance3D`` (all zero: None, empty)."""
+    if geometry is None or geometry.count == 0:
+        center, size, count, valid = (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 0, False
+        position = center
+    else:
+        center, size = geometry.box_center.tolist(), geometry.box_size.tolist()
+        position, count, valid = geometry.centroid.tolist(), geometry.count, geometry.reliable
+    return {'num_points': int(count), 'valid_3d': bool(valid),
+            'position': t.Point(x=float(position[0]), y=float(position[1]),
+                                z=float(position[2])),
+            'bbox_3d': bbox_3d(t, center, size)}
+
+
+def bbox_3d(t: MessageTypes, center: Sequence[float], size: Sequence[float]):
+    """Return a ``vision_msgs/BoundingBox3D``: axis-aligned, ``center`` and ``size`` metres."""
+    return t.BoundingBox3D(
+        center=t.Pose(position=t.Point(x=float(center[0]), y=float(center[1]),
+                                       z=float(center[2])),
+                      orientation=t.Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
+        size=t.Vector3(x=float(size[0]), y=float(size[1]), z=float(size[2])))
 
 
 def build_detection_array(t: MessageTypes, header, detections: Detections, *,

@@ -12,6 +12,10 @@ MSG_DEFINITIONS: Dict[str, str] = {
         'float64 size_x\n'
         'float64 size_y\n'
     ),
+    'vision_msgs/msg/BoundingBox3D': (
+        'geometry_msgs/Pose center\n'
+        'geometry_msgs/Vector3 size\n'
+    ),
     'vision_msgs/msg/Detection2D': (
         'std_msgs/Header header\n'
         'ObjectHypothesisWithPose[] results\n'
@@ -21,6 +25,16 @@ MSG_DEFINITIONS: Dict[str, str] = {
     'vision_msgs/msg/Detection2DArray': (
         'std_msgs/Header header\n'
         'Detection2D[] detections\n'
+    ),
+    'vision_msgs/msg/Detection3D': (
+        'std_msgs/Header header\n'
+        'ObjectHypothesisWithPose[] results\n'
+        'BoundingBox3D bbox\n'
+        'string id\n'
+    ),
+    'vision_msgs/msg/Detection3DArray': (
+        'std_msgs/Header header\n'
+        'Detection3D[] detections\n'
     ),
     'vision_msgs/msg/LabelInfo': (
         'std_msgs/Header header\n'
@@ -55,6 +69,10 @@ MSG_DEFINITIONS: Dict[str, str] = {
         'float32 score\n'
         'vision_msgs/BoundingBox2D bbox\n'
         'InstanceMask mask\n'
+        'uint32 num_points\n'
+        'bool valid_3d\n'
+        'geometry_msgs/Point position\n'
+        'vision_msgs/BoundingBox3D bbox_3d\n'
     ),
     'yolact_ros_msgs/msg/InstanceArray': (
         'std_msgs/Header header\n'

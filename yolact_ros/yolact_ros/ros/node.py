@@ -35,8 +35,9 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle.node import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
+from visualization_msgs.msg import MarkerArray
 from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.ros.frame_pipeline import (
@@ -44,6 +45,7 @@ from yolact_ros.ros.frame_pipeline import (
 from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import (
     build_diagnostics, build_header, build_label_info, ros_message_types)
+from yolact_ros.ros.node_depth import DepthInputs
 from yolact_ros.ros.node_support import (
     describe_publishers, frame_stamp, input_qos, LATCHED_QOS, logged_transition, one_line,
     OUTPUT_QOS, parameter_descriptor, teardown)
@@ -108,6 +110,7 @@ class SegmentNode(LifecycleNodeMixin, Node):
         self._tracker: Optional[Tracker] = None  # while active with tracking.enabled
         self._track_stamp = -float('inf')  # image stamp (s) of the tracker's last frame
         self._live_tracks = 0
+        self._depth: Optional[DepthInputs] = None  # while active with depth.enabled
 
     # ------------------------------------------------------------------ parameters
 
@@ -225,9 +228,11 @@ class SegmentNode(LifecycleNodeMixin, Node):
     def _create_outputs(self) -> dict:
         """Create the publishers: per-frame topics are lifecycle ones (silent unless active)."""
         types = {'instances': InstanceArray, 'detections': Detection2DArray,
-                 'instance_mask': Image, 'overlay': Image}
+                 'instance_mask': Image, 'overlay': Image, 'detections_3d': Detection3DArray,
+                 'markers': MarkerArray, 'points': PointCloud2}
+        topics = FRAME_TOPICS if self._applied.depth_enabled else FRAME_TOPICS[:4]
         outputs = {topic: self.create_lifecycle_publisher(types[topic], topic, OUTPUT_QOS)
-                   for topic in FRAME_TOPICS}
+                   for topic in topics}
         outputs['label_info'] = self.create_publisher(LabelInfo, 'label_info', LATCHED_QOS)
         outputs['diagnostics'] = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         return outputs
@@ -256,6 +261,7 @@ class SegmentNode(LifecycleNodeMixin, Node):
         self._subscription = self.create_subscription(
             msg_type, topic, self._on_image, input_qos(params))
         self._input_topic = self._subscription.topic_name
+        self._depth = DepthInputs(self, params) if params.depth_enabled else None
         self._input_timer = self.create_timer(self._params.no_image_timeout, self._check_input)
         self._activity_timers = [self.create_timer(1.0, self._publish_diagnostics),
                                  self._input_timer]
@@ -307,6 +313,9 @@ class SegmentNode(LifecycleNodeMixin, Node):
         if self._worker is not None:
             self._worker.join()
             self._worker = None
+        if self._depth is not None:  # after the worker, which reads it
+            self._depth.destroy()
+            self._depth = None
 
     def _drop_configuration(self) -> None:
         for topic, publisher in self._outputs.items():
@@ -403,15 +412,20 @@ class SegmentNode(LifecycleNodeMixin, Node):
         overlay_due = (params.publish_overlay and pubs['overlay'].get_subscription_count() > 0
                        and now - self._last_overlay >= 1.0 / params.overlay_max_rate)
         # An output nobody subscribes to is not built (a recorder subscribes too).
+        wanted = {topic: publisher.get_subscription_count() > 0
+                  for topic, publisher in pubs.items() if topic in FRAME_TOPICS}
         options = OutputOptions.from_params(
-            params, overlay=overlay_due,
-            instance_mask=pubs['instance_mask'].get_subscription_count() > 0,
-            instances=pubs['instances'].get_subscription_count() > 0,
-            detections=pubs['detections'].get_subscription_count() > 0)
+            params, overlay=overlay_due, instance_mask=wanted['instance_mask'],
+            instances=wanted['instances'], detections=wanted['detections'],
+            detections_3d=wanted.get('detections_3d', False),
+            markers=wanted.get('markers', False), points=wanted.get('points', False))
+        depth_inputs = self._depth
+        depth = depth_inputs.frame_for(msg, params) if depth_inputs is not None else None
         result = process_frame(msg, self._segmenter, self._types, options,
                                dropped_frames=self._counters.unreported_drops,
                                now_ns=lambda: self.get_clock().now().nanoseconds,
-                               tracker=self._track if self._tracker is not None else None)
+                               tracker=self._track if self._tracker is not None else None,
+                               depth=depth)
         if 'overlay' in result.messages:
             self._last_overlay = now
         self._publish(result)
@@ -483,6 +497,8 @@ class SegmentNode(LifecycleNodeMixin, Node):
             'device': device,
             'live_tracks': self._live_tracks if self._tracker is not None else None,
         }
+        if self._depth is not None:
+            values.update(self._depth.diagnostics())
         header = build_header(self._types, self.get_clock().now().nanoseconds)
         publisher.publish(build_diagnostics(
             self._types, header, name=f'{self.get_name()}: segmentation', hardware_id=device,

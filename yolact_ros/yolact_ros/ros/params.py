@@ -53,8 +53,9 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec('weights', '', 'Model weights: a .safetensors or official .pth checkpoint, or an '
               '.onnx / .engine export; empty: the bundled synthetic-shapes demo model.',
               runtime=False),
-    ParamSpec('backend', 'torch', 'Inference backend: torch (eager), onnxruntime or tensorrt.',
-              runtime=False, choices=('torch', 'onnxruntime', 'tensorrt')),
+    ParamSpec('backend', 'torch', 'Inference backend: torch (eager), onnxruntime, tensorrt or '
+              'openvino.', runtime=False,
+              choices=('torch', 'onnxruntime', 'tensorrt', 'openvino')),
     ParamSpec('config', '', 'Model config name; empty: the config stored in the weights.',
               runtime=False),
     ParamSpec('device', 'auto', 'Torch device: auto (CUDA if available), cpu, cuda, cuda:N.',
@@ -112,6 +113,24 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               'box IoU getting the rest; 0: box IoU only.', min_value=0.0, max_value=1.0),
     ParamSpec('tracking.track_buffer', 1.0, 'Seconds a track is kept unseen before its id is '
               'dropped.', min_value=0.0, max_value=60.0),
+    ParamSpec('depth.enabled', False, 'Subscribe to depth/image and depth/camera_info (aligned '
+              'to image) and publish detections_3d, markers, points and the 3D fields of '
+              'instances.', runtime=False),
+    ParamSpec('depth.max_skew', 0.05, 'Seconds between the stamps of an image and the depth '
+              'frame paired with it, at most.', min_value=0.0, max_value=1.0),
+    ParamSpec('depth.erode_px', 2, 'Pixels removed at each mask border before reading depth '
+              '(edge pixels mix object and background).', min_value=0, max_value=20),
+    ParamSpec('depth.min_depth', 0.1, 'Nearest depth used, metres.', min_value=0.0,
+              max_value=100.0),
+    ParamSpec('depth.max_depth', 10.0, 'Farthest depth used, metres.', min_value=0.01,
+              max_value=100.0),
+    ParamSpec('depth.mad_k', 3.0, 'Depths farther than this many robust sigmas (1.4826 MAD) '
+              'from the median along the ray are outliers.', min_value=0.5, max_value=20.0),
+    ParamSpec('depth.min_points', 20, 'Fewer depth points make an instance invalid in 3D '
+              '(Instance.valid_3d false; left out of detections_3d, markers and points).',
+              min_value=1, max_value=100000),
+    ParamSpec('target_frame', '', 'Frame of detections_3d, markers and points, through tf2 '
+              '(where installed); empty: the camera frame of the image header.'),
 )
 
 SPECS: Dict[str, ParamSpec] = {spec.name: spec for spec in PARAM_SPECS}
@@ -158,6 +177,14 @@ class NodeParams:
     tracking_new_track_threshold: float = 0.6
     tracking_mask_weight: float = 0.5
     tracking_track_buffer: float = 1.0
+    depth_enabled: bool = False
+    depth_max_skew: float = 0.05
+    depth_erode_px: int = 2
+    depth_min_depth: float = 0.1
+    depth_max_depth: float = 10.0
+    depth_mad_k: float = 3.0
+    depth_min_points: int = 20
+    target_frame: str = ''
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any],
@@ -209,6 +236,12 @@ class NodeParams:
             new_track_threshold=max(self.tracking_new_track_threshold,
                                     self.tracking_high_threshold),
             mask_weight=self.tracking_mask_weight, track_buffer_s=self.tracking_track_buffer)
+
+    def depth_options(self) -> Dict[str, Any]:
+        """Return the keyword arguments of :func:`yolact_ros.geometry.instances_3d`."""
+        return {'erode_px': self.depth_erode_px, 'min_depth': self.depth_min_depth,
+                'max_depth': self.depth_max_depth, 'mad_k': self.depth_mad_k,
+                'min_points': self.depth_min_points}
 
     def as_dict(self) -> Dict[str, Any]:
         """Return ``{name: value}`` (string arrays as lists, as ROS parameter values)."""
