@@ -10,10 +10,14 @@ name and options joined by ``-``, e.g. ``torch-fp16-cl``:
 
 - ``eager``: the seed's path: eager torch, BatchNorm as is, every mask upsampled over the
   whole image. ``torch``: today's default Segmenter: BatchNorm folded, each mask upsampled over
-  its window only. ``onnxruntime``, ``tensorrt``: exported networks (window masks).
+  its window only. ``onnxruntime``, ``tensorrt``, ``openvino``: exported networks (window masks).
 - options: ``fp16`` (half precision, CUDA), ``cl`` (channels-last weights), ``compile``
   (``torch.compile``), ``graphs`` (``torch.compile`` mode ``reduce-overhead``: CUDA graphs on
-  CUDA), ``full`` (whole-image masks), ``windows`` (window masks).
+  CUDA), ``full`` (whole-image masks), ``windows`` (window masks), ``bf16`` / ``int8``
+  (OpenVINO; int8 is calibrated on ``--calibration DIR``). See ``variants.py``.
+
+``--upstream DIR`` (a dbolya/yolact checkout) times upstream's own eval path beside each backend
+instead, batch 1, and checks their outputs against upstream's (``upstream_runner.py``).
 
 Every backend runs the same images, interleaved (one call of each in turn, per iteration), so a
 load change on a shared machine hits them all alike. Per call the Segmenter's own stage times
@@ -34,8 +38,6 @@ detections (the most the postprocessor returns: its worst case).
 """
 
 import argparse
-import copy
-from dataclasses import dataclass
 import os
 from pathlib import Path
 import platform
@@ -46,48 +48,11 @@ from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
+from variants import make_segmenter, parse_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('YOLACT_SHARED_DIR', REPO_ROOT.parent / 'shared'))
 REFERENCE = SHARED / 'reference' / 'upstream'
-
-
-@dataclass(frozen=True)
-class Variant:
-    """How one benchmarked backend is built."""
-
-    runtime: str = 'torch'  # torch, onnxruntime or tensorrt
-    half: bool = False
-    fold_bn: bool = True
-    full_upsample: bool = False
-    channels_last: bool = False
-    compile_model: bool = False
-    compile_mode: str = 'default'
-
-
-BASES = {'eager': Variant(fold_bn=False, full_upsample=True), 'torch': Variant(),
-         'onnxruntime': Variant(runtime='onnxruntime'), 'tensorrt': Variant(runtime='tensorrt')}
-OPTIONS = {'fp16': {'half': True}, 'cl': {'channels_last': True},
-           'compile': {'compile_model': True},
-           'graphs': {'compile_model': True, 'compile_mode': 'reduce-overhead'},
-           'full': {'full_upsample': True},
-           'windows': {'full_upsample': False}}
-
-
-def parse_variant(name: str) -> Variant:
-    """Turn ``base[-option...]`` into a :class:`Variant`; unknown parts exit with the list."""
-    from dataclasses import replace
-
-    base, *options = name.split('-')
-    if base not in BASES or any(option not in OPTIONS for option in options):
-        raise SystemExit(f'unknown backend {name!r}: use one of {", ".join(BASES)} with '
-                         f'options {", ".join(OPTIONS)} joined by "-"')
-    variant = BASES[base]
-    for option in options:
-        variant = replace(variant, **OPTIONS[option])
-    if variant.runtime != 'torch' and (variant.channels_last or variant.compile_model):
-        raise SystemExit(f'{name}: cl and compile apply to eager and torch only')
-    return variant
 
 
 def load_network(args: argparse.Namespace):
@@ -146,44 +111,6 @@ def zero_init_residuals(model) -> None:
             block.bn3.weight.data.zero_()
         elif isinstance(block, BasicBlock):
             block.bn2.weight.data.zero_()
-
-
-def make_segmenter(name: str, model, config, *, device: str, threshold: float, workdir: Path):
-    """Build the Segmenter of one variant from the (unmodified) eager model."""
-    import torch
-
-    from yolact_ros.config import PostprocessConfig
-    from yolact_ros.inference import fold_batchnorm, Segmenter
-
-    variant = parse_variant(name)
-    postprocess = PostprocessConfig(candidate_threshold=threshold)
-    if variant.runtime == 'torch':
-        network = copy.deepcopy(model)
-        if variant.fold_bn:
-            network = fold_batchnorm(network)
-        segmenter = Segmenter(network, config, device=device, half=variant.half,
-                              postprocess=postprocess, channels_last=variant.channels_last)
-        if variant.compile_model:
-            segmenter.model = torch.compile(segmenter.model, mode=variant.compile_mode)
-    else:
-        from yolact_ros.export.onnx import export_onnx
-
-        report = export_onnx(model, config, workdir / f'{name}.onnx', dynamic_batch=True,
-                             half=variant.half, device=device)
-        print(f'  {name}: {report.summary()}')
-        if variant.runtime == 'onnxruntime':
-            from yolact_ros.export.backends import OnnxRuntimeBackend
-
-            backend = OnnxRuntimeBackend(report.path, device=device)
-        else:
-            from yolact_ros.export.tensorrt import build_engine, TensorRTBackend
-
-            engine = build_engine(report.path, workdir / f'{name}.engine', half=variant.half)
-            backend = TensorRTBackend(engine, device=device)
-        segmenter = Segmenter(backend, config, postprocess=postprocess)
-    # The seed's postprocessing, for the baseline (a benchmark may reach inside).
-    segmenter._postprocessor.full_upsample = variant.full_upsample
-    return segmenter
 
 
 def synchronize(device: str) -> None:
@@ -317,7 +244,8 @@ def run(args: argparse.Namespace) -> None:
     load_before = load_average()
     with tempfile.TemporaryDirectory() as scratch:
         segmenters = {name: make_segmenter(name, model, config, device=device,
-                                           threshold=threshold, workdir=Path(scratch))
+                                           threshold=threshold, workdir=Path(scratch),
+                                           calibration=args.calibration)
                       for name in names}
         if args.upstream:
             from upstream_runner import side_by_side
@@ -412,6 +340,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--iterations', type=int, default=10, help='timed calls per backend')
     parser.add_argument('--warmup', type=int, default=2, help='untimed calls first')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--calibration', metavar='DIR', help='images to calibrate the int8 '
+                        'backends on (e.g. `yolact synth` output)')
     parser.add_argument('--upstream', metavar='DIR', help='a dbolya/yolact checkout: time its '
                         'eval path beside each backend instead (batch 1; upstream_runner.py)')
     run(parser.parse_args(argv))

@@ -35,7 +35,7 @@ setup(
     ],
     extras_require={
         'train': ['tensorboard>=2.14'],
-        'export': ['onnx>=1.16', 'onnxruntime>=1.18'],
+        'export': ['onnx>=1.16', 'onnxruntime>=1.18', 'openvino>=2024.4', 'nncf>=2.14'],
         'bag': ['rosbags>=0.10', 'mcap>=1.1', 'mcap-ros2-support>=0.5'],
         'test': ['pytest>=7', 'flake8>=7', 'flake8-quotes', 'flake8-import-order',
                  'flake8-docstrings', 'flake8-builtins', 'flake8-comprehensions',

@@ -41,7 +41,7 @@ def test_specs_and_dataclass_agree():
     ('qos_reliability', 'fast', 'not one of best_effort, reliable'),
     ('device', 'gpu0', "'gpu0' is not 'auto'"),
     ('device', 'mps', "'mps' is not 'auto'"),
-    ('backend', 'openvino', 'not one of torch, onnxruntime, tensorrt'),
+    ('backend', 'tflite', 'not one of torch, onnxruntime, tensorrt, openvino'),
     ('publish_overlay', 1, 'expected a bool'),
     ('classes', 'person', 'expected a list of strings'),
     ('classes', ['person', ' '], 'must not be empty'),

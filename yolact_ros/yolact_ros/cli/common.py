@@ -8,8 +8,9 @@ from typing import Optional
 from yolact_ros.cli import CommandError
 
 LOGGER = logging.getLogger(__name__)
-WEIGHTS_HELP = ('.safetensors (project) or upstream .pth checkpoint, .onnx file or TensorRT '
-                '.engine / .plan (default: the bundled demo model, synthetic shapes)')
+WEIGHTS_HELP = ('.safetensors (project) or upstream .pth checkpoint, .onnx file, TensorRT '
+                '.engine / .plan or OpenVINO .xml (default: the bundled demo model, synthetic '
+                'shapes)')
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, score_threshold: float = 0.3
@@ -24,11 +25,15 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, score_threshold: flo
                         'the weights file)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N')
     parser.add_argument('--half', action='store_true', help='fp16 inference (CUDA only)')
-    parser.add_argument('--backend', choices=('torch', 'onnxruntime', 'tensorrt'),
+    parser.add_argument('--backend', choices=('torch', 'onnxruntime', 'tensorrt', 'openvino'),
                         default=None,
                         help='runtime (default: from the weights file: .onnx onnxruntime, '
-                        '.engine / .plan tensorrt, a checkpoint torch); a checkpoint run with '
-                        'onnxruntime or tensorrt is exported once into .yolact_cache/ beside it')
+                        '.engine / .plan tensorrt, .xml openvino, a checkpoint torch); a '
+                        'checkpoint run with another backend is exported once into '
+                        '.yolact_cache/ beside it')
+    parser.add_argument('--bf16', action='store_true',
+                        help='bfloat16 inference (openvino backend, CPUs with AVX512-BF16 or '
+                        'AMX)')
     add_threads_argument(parser)
     parser.add_argument('--score-threshold', type=float, default=score_threshold,
                         help='keep detections scoring above this (default %(default)s); '
@@ -103,7 +108,7 @@ def announce_bundled(segmenter) -> None:
 
 def resolve_backend(weights: Path, backend: Optional[str]) -> str:
     """Return ``backend``, or the one the weights file's type calls for when it is None."""
-    from yolact_ros.export.backends import ENGINE_SUFFIXES, ONNX_SUFFIXES
+    from yolact_ros.export.backends import ENGINE_SUFFIXES, IR_SUFFIXES, ONNX_SUFFIXES
 
     if backend is not None:
         return backend
@@ -112,6 +117,8 @@ def resolve_backend(weights: Path, backend: Optional[str]) -> str:
         return 'onnxruntime'
     if suffix in ENGINE_SUFFIXES:
         return 'tensorrt'
+    if suffix in IR_SUFFIXES:
+        return 'openvino'
     return 'torch'
 
 
@@ -144,7 +151,8 @@ def build_segmenter(args: argparse.Namespace, weights: Path):
                                               if v is not None})
         segmenter = load_segmenter(weights, backend=backend, config=args.config,
                                    device=args.device, half=args.half,
-                                   postprocess=postprocess, threads=threads)
+                                   postprocess=postprocess, threads=threads,
+                                   bf16=args.bf16)
     except (CheckpointError, ValueError) as error:
         raise CommandError(str(error)) from None
     if args.weights is None:

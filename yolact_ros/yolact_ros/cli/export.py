@@ -1,4 +1,4 @@
-"""``yolact export``: the network to ONNX, TorchScript or a TensorRT engine, parity-checked."""
+"""``yolact export``: the network to ONNX, TorchScript, OpenVINO or TensorRT, parity-checked."""
 
 import argparse
 import logging
@@ -7,7 +7,7 @@ from pathlib import Path
 from yolact_ros.cli import CommandError
 from yolact_ros.cli.common import check_config, is_bundled, resolve_weights
 
-SUFFIXES = {'onnx': '.onnx', 'torchscript': '.pt', 'engine': '.engine'}
+SUFFIXES = {'onnx': '.onnx', 'torchscript': '.pt', 'engine': '.engine', 'openvino': '.xml'}
 # Exports of the bundled model go here (relative to the working directory), not into weights/.
 BUNDLED_EXPORT_DIR = Path('exports')
 
@@ -15,7 +15,7 @@ BUNDLED_EXPORT_DIR = Path('exports')
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
     parser = subparsers.add_parser(
-        'export', help='export the network to ONNX, TorchScript or a TensorRT engine',
+        'export', help='export the network to ONNX, TorchScript, OpenVINO or TensorRT',
         description='Write the network (raw outputs loc, conf, mask_coef, proto; Fast NMS and '
                     'masks stay in Python) with its config in the file, and print the max abs '
                     'error of the exported network against eager torch.')
@@ -25,11 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--config', help='config name (default: read from / inferred for '
                         'the weights file)')
     parser.add_argument('--format', dest='export_format', choices=tuple(SUFFIXES),
-                        default='onnx', help='onnx (default), torchscript or engine (TensorRT, '
+                        default='onnx', help='onnx (default), torchscript, openvino (IR: .xml '
+                        '+ .bin, from the ONNX file written beside it) or engine (TensorRT, '
                         'built for this GPU)')
     parser.add_argument('--output', type=Path, default=None,
                         help='destination (default: beside the weights, named after them, '
-                        '.onnx / .pt / .engine; for the bundled demo model, in ./exports/)')
+                        '.onnx / .pt / .xml / .engine; for the bundled demo model, in '
+                        './exports/)')
+    parser.add_argument('--int8', action='store_true',
+                        help='openvino: int8 post-training quantisation (NNCF), calibrated on '
+                        '--calibration')
+    parser.add_argument('--calibration', type=Path, default=None, metavar='DIR',
+                        help='folder of calibration images (searched recursively) for --int8')
+    parser.add_argument('--calibration-images', type=int, default=300, metavar='N',
+                        help='calibration images used, at most (default %(default)s)')
     parser.add_argument('--half', action='store_true',
                         help='float16 network (needs CUDA)')
     parser.add_argument('--dynamic-batch', action='store_true',
@@ -50,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
 
     weights = resolve_weights(args.weights)
     check_config(args.config)
-    output = args.output or default_output(weights, args.export_format)
+    output = args.output or default_output(weights, args.export_format, int8=args.int8)
+    if args.int8 and (args.export_format != 'openvino' or args.calibration is None):
+        raise CommandError('--int8 needs --format openvino and --calibration DIR (images)')
+    if args.calibration_images < 1:
+        raise CommandError(f'--calibration-images must be >= 1, got {args.calibration_images}')
     if args.weights is None:
         logging.getLogger(__name__).info('no --weights given: exporting the bundled demo '
                                          'model %s', weights)
@@ -59,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
             from yolact_ros.export.tensorrt import import_tensorrt
 
             import_tensorrt()  # before minutes of export: says how to get it
+        if args.export_format == 'openvino':
+            from yolact_ros.export.openvino import import_openvino
+
+            import_openvino()
         device = resolve_device(args.device)
         if args.half and device.type != 'cuda':
             raise CommandError(f'--half needs a CUDA device, got {device.type}')
@@ -77,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         report = export_onnx(model, config, onnx_path, opset=opset,
                              dynamic_batch=args.dynamic_batch, half=args.half, device=device)
         print(report.summary())
+        if args.export_format == 'openvino':
+            export_ir(args, model, onnx_path, output)
         if args.export_format == 'engine':
             from yolact_ros.export.tensorrt import build_engine, engine_parity, sidecar_path
 
@@ -90,9 +109,30 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
 
 
-def default_output(weights: Path, export_format: str) -> Path:
+def export_ir(args: argparse.Namespace, model, onnx_path: Path, output: Path) -> None:
+    """Convert the ONNX file to an OpenVINO IR (int8 with --int8) and print its parity."""
+    from yolact_ros.export.onnx import read_metadata
+    from yolact_ros.export.openvino import convert_onnx, ir_parity
+
+    quantized = None
+    if args.int8:
+        from yolact_ros.export.quantize import calibration_inputs, quantize_ir
+
+        inputs = calibration_inputs(args.calibration, read_metadata(onnx_path)[0],
+                                    limit=args.calibration_images)
+        quantized = quantize_ir(onnx_path, inputs)
+    convert_onnx(onnx_path, output, model=quantized)
+    errors = ir_parity(output, model)
+    parity = ', '.join(f'{name} {error:.2e}' for name, error in errors.items())
+    precision = f'int8, calibrated on {len(inputs)} images' if args.int8 else 'fp32'
+    print(f'wrote {output} and {output.with_suffix(".bin")} (OpenVINO IR, {precision}); max '
+          f'abs error vs eager torch: {parity}')
+
+
+def default_output(weights: Path, export_format: str, *, int8: bool = False) -> Path:
     """Return where an export goes without --output: beside the weights, or ./exports/."""
-    name = weights.with_suffix(SUFFIXES[export_format]).name
+    stem = weights.stem + ('_int8' if int8 else '')
+    name = stem + SUFFIXES[export_format]
     if is_bundled(weights):  # the repository's (or the install's) weights/ folder
         return BUNDLED_EXPORT_DIR / name
     return weights.with_name(name)
