@@ -34,7 +34,10 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 # torch first, pinned: the versions this project is tested with.
 "${pip[@]}" 'torch==2.14.1' 'torchvision==0.29.1'
 # compat mode puts the source folder on sys.path, so new modules need no reinstall.
-"${pip[@]}" --config-settings editable_mode=compat -e "$root/yolact_ros[train,export,bag,test]"
+"${pip[@]}" --config-settings editable_mode=compat -e "$root/yolact_ros[train,export,bag,test,bench]"
+# HOTA (benchmarks/tracking.py): trackeval without its declared opencv-python (GUI build, needs
+# libGL), which would clobber opencv-python-headless's cv2; it runs on the headless build.
+"${pip[@]}" --no-deps 'trackeval==1.3.0'
 
 if [ "${1:-}" = "--ros" ]; then
   "$root/scripts/ros/install_ros_wheels.sh" "$venv"

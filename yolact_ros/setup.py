@@ -37,6 +37,10 @@ setup(
         'train': ['tensorboard>=2.14'],
         'export': ['onnx>=1.16', 'onnxruntime>=1.18', 'openvino>=2024.4', 'nncf>=2.14'],
         'bag': ['rosbags>=0.10', 'mcap>=1.1', 'mcap-ros2-support>=0.5'],
+        # Tracking metrics (benchmarks/tracking.py); trackeval (HOTA) is installed by
+        # scripts/setup.sh with --no-deps: its wheel requires opencv-python, which would
+        # replace the headless OpenCV's cv2 (and needs libGL).
+        'bench': ['motmetrics>=1.4', 'pandas>=1.5'],
         'test': ['pytest>=7', 'flake8>=7', 'flake8-quotes', 'flake8-import-order',
                  'flake8-docstrings', 'flake8-builtins', 'flake8-comprehensions',
                  'flake8-class-newline', 'flake8-deprecated', 'flake8-blind-except'],

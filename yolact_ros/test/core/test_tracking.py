@@ -138,12 +138,13 @@ def test_low_score_detections_do_not_revive_lost_tracks():
 @pytest.mark.parametrize('mask_weight, expected', [(0.5, [1, 2]), (0.0, [2, 1])])
 def test_masks_separate_objects_whose_boxes_swap(mask_weight, expected):
     # A ring and a disc at one centre; the ring shrinks to the disc's box, the disc grows to the
-    # ring's: by boxes they swapped, by masks they did not.
+    # ring's: by boxes they swapped, by masks they did not. (By boxes they are also duplicates:
+    # duplicate_iou=1 keeps both.)
     frames = [frame(obj(320, 240, window=disc_window(30, inner=22)),
                     obj(320, 240, score=0.8, window=disc_window(28))),
               frame(obj(320, 240, window=disc_window(28, inner=20)),
                     obj(320, 240, score=0.8, window=disc_window(30)))]
-    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight)), frames)
+    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight, duplicate_iou=1.0)), frames)
     assert ids == [[1, 2], expected]
 
 

@@ -79,6 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='ROS 2 distro that will read OUT: humble writes rosbag2 version 8 '
                         '(default jazzy: version 9)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT bag')
+    parser.add_argument('--track', action='store_true',
+                        help="track instances across frames with the node's tracker and its "
+                        'tracking.* defaults: Instance.track_id and Detection2D.id carry the '
+                        'track ids (frames stamped by their headers)')
     parser.set_defaults(func=run)
 
 
@@ -130,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
             args.input, args.output, segmenter, image_topic=args.image_topic, options=options,
             score_threshold=params.score_threshold, compressed=args.compressed,
             namespace=args.namespace, storage=args.storage, distro=args.distro,
-            overwrite=args.overwrite, custom_data=custom_data)
+            overwrite=args.overwrite, custom_data=custom_data,
+            tracker=params.tracker_config() if args.track else None)
     except BagError as error:
         raise CommandError(str(error)) from None
 

@@ -34,6 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         'result is written')
     parser.add_argument('--max-frames', type=int, default=None,
                         help='stop a video or camera after this many frames')
+    parser.add_argument('--track', action='store_true',
+                        help='track instances across the frames of each video or folder: a '
+                        'track_id per detection in predictions.json (0: not tracked), ids and '
+                        'trails in the overlays')
+    parser.add_argument('--fps', type=float, default=30.0, metavar='F',
+                        help='frame rate of a folder of frames, for --track (default 30; a '
+                        "video's own rate is used for videos)")
     parser.set_defaults(func=run)
 
 
@@ -44,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from yolact_ros.results import detections_to_coco
 
+    if not args.fps > 0:
+        raise CommandError(f'--fps must be > 0, got {args.fps}')
     jobs, problems = plan_sources(args.sources)
     if not jobs:
         raise CommandError('; '.join(problems))
@@ -59,10 +68,12 @@ def run(args: argparse.Namespace) -> int:
     for label, images in _groups(jobs):
         try:
             if images is None:  # a video or camera
-                predictions += segment_video(segmenter, label, output, args.max_frames)
+                predictions += segment_video(segmenter, label, output, args.max_frames,
+                                             track=args.track)
                 done += 1
                 continue
-            for path in _progress(images, str(label), len(images) > 1):
+            tracking = StreamTracker() if args.track else None
+            for frame_index, path in enumerate(_progress(images, str(label), len(images) > 1)):
                 try:
                     image = read_image(path)
                 except InputError as error:
@@ -70,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
                     print(f'yolact predict: {error}', file=sys.stderr)
                     continue
                 detections = segmenter(image)
-                _write_image_overlay(output, path, image, detections, image_index)
-                predictions += detections_to_coco(detections, image_id=image_index,
-                                                  file_name=path.name)
+                results = detections_to_coco(detections, image_id=image_index,
+                                             file_name=path.name)
+                overlay = {}
+                if tracking is not None:
+                    overlay = tracking(detections, frame_index / args.fps, results)
+                _write_image_overlay(output, path, image, detections, image_index, **overlay)
+                predictions += results
                 image_index += 1
                 done += 1
         except InputError as error:
@@ -185,7 +200,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _write_image_overlay(output: Path, path: Path, image: np.ndarray, detections,
-                         index: int) -> None:
+                         index: int, **overlay) -> None:
     import cv2
 
     from yolact_ros.preprocess import to_bgr8
@@ -193,7 +208,7 @@ def _write_image_overlay(output: Path, path: Path, image: np.ndarray, detections
 
     output.mkdir(parents=True, exist_ok=True)
     target = output / f'{index:05d}_{path.stem}.png'
-    cv2.imwrite(str(target), draw_overlay(to_bgr8(image), detections))
+    cv2.imwrite(str(target), draw_overlay(to_bgr8(image), detections, **overlay))
 
 
 def _frames(capture) -> Iterator[np.ndarray]:
@@ -204,8 +219,13 @@ def _frames(capture) -> Iterator[np.ndarray]:
         yield frame
 
 
-def segment_video(segmenter, source, output: Path, max_frames=None) -> List[dict]:
-    """Segment a video file or camera; write ``<name>_overlay.mp4``; return COCO results."""
+def segment_video(segmenter, source, output: Path, max_frames=None, *,
+                  track: bool = False) -> List[dict]:
+    """Segment a video file or camera; write ``<name>_overlay.mp4``; return COCO results.
+
+    ``track``: give each result a ``track_id`` (frames stamped at the video's frame rate) and
+    draw the ids and trails.
+    """
     import cv2
 
     from yolact_ros.results import detections_to_coco
@@ -223,6 +243,7 @@ def segment_video(segmenter, source, output: Path, max_frames=None) -> List[dict
     target = output / f'{stem}_overlay.mp4'
     writer = None
     results: List[dict] = []
+    tracking = StreamTracker() if track else None
     try:
         for frame_index, frame in enumerate(_progress(_frames(capture), name, True, total)):
             if max_frames is not None and frame_index >= max_frames:
@@ -233,8 +254,13 @@ def segment_video(segmenter, source, output: Path, max_frames=None) -> List[dict
                 writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*'mp4v'), fps,
                                          (width, height))
             detections = segmenter(frame)
-            writer.write(draw_overlay(frame, detections))
-            results += detections_to_coco(detections, image_id=frame_index, file_name=name)
+            frame_results = detections_to_coco(detections, image_id=frame_index,
+                                               file_name=name)
+            overlay = {}
+            if tracking is not None:
+                overlay = tracking(detections, frame_index / fps, frame_results)
+            writer.write(draw_overlay(frame, detections, **overlay))
+            results += frame_results
     finally:
         capture.release()
         if writer is not None:
@@ -242,6 +268,35 @@ def segment_video(segmenter, source, output: Path, max_frames=None) -> List[dict
     if writer is None:
         raise InputError(f'{name}: no frames could be decoded (corrupt or empty video)')
     return results
+
+
+def tracker_config():
+    """Return the ``--track`` tracker's :class:`~yolact_ros.tracking.TrackerConfig`.
+
+    The node's defaults: the detections are all above ``--score-threshold`` already, so
+    ByteTrack's second stage takes those between it and ``high_threshold``.
+    """
+    from yolact_ros.tracking import TrackerConfig
+
+    return TrackerConfig(low_threshold=0.0)
+
+
+class StreamTracker:
+    """Track one video's or folder's detections (``--track``) and keep their trails."""
+
+    def __init__(self) -> None:
+        from yolact_ros.tracking import Tracker, TrackTrails
+
+        self.tracker = Tracker(tracker_config())
+        self.trails = TrackTrails()
+
+    def __call__(self, detections, stamp_s: float, results: List[dict]) -> dict:
+        """Add ``track_id`` to the frame's COCO ``results``; return ``draw_overlay`` options."""
+        track_ids = self.tracker.update(detections, stamp_s)
+        self.trails.update(detections.boxes, track_ids)
+        for result, track_id in zip(results, track_ids.tolist()):
+            result['track_id'] = track_id
+        return {'track_ids': track_ids, 'trails': self.trails.points()}
 
 
 def _progress(items, label: str, enabled: bool, total=None):

@@ -1,4 +1,4 @@
-"""``yolact synth``: write a synthetic COCO instances dataset of occluding textured shapes."""
+"""``yolact synth``: write a synthetic COCO dataset, or a tracking sequence, of textured shapes."""
 
 import argparse
 from pathlib import Path
@@ -10,13 +10,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'synth', help='write a synthetic COCO dataset of occluding textured shapes',
         description='Write DIR/images/*.png, DIR/annotations.json (visible masks as RLE, '
                     'category ids 1, 3, ..., 11) and DIR/dataset.yaml. The output is a function '
-                    'of the arguments (byte-identical for a seed).')
+                    'of the arguments (byte-identical for a seed). With --sequence: a tracking '
+                    'sequence of moving shapes instead, DIR/frames/*.png, DIR/gt.json (per frame: '
+                    'track ids, boxes, visible masks as RLE) and DIR/gt.txt (MOTChallenge).')
     parser.add_argument('--out', type=Path, required=True, metavar='DIR',
                         help='output directory')
     parser.add_argument('--images', type=int, default=100, metavar='N',
                         help='number of images (default 100)')
-    parser.add_argument('--size', type=int, default=384, metavar='S',
-                        help='image side in pixels (default 384)')
+    parser.add_argument('--size', type=int, default=None, metavar='S',
+                        help='image side in pixels (default 384; 256 with --sequence, the '
+                        "demo model's training size)")
     parser.add_argument('--seed', type=int, default=0, metavar='K', help='random seed')
     parser.add_argument('--occlusion', choices=('low', 'high'), default='low',
                         help='low: 3-6 shapes, little overlap; high: 6-12 clustered shapes')
@@ -24,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='image files: png (lossless, default) or jpg (smaller)')
     parser.add_argument('--overwrite', action='store_true',
                         help='write into DIR even if it already holds annotations.json')
+    parser.add_argument('--sequence', action='store_true',
+                        help='write a tracking sequence: shapes moving, crossing, occluding, '
+                        'entering and leaving, with ground-truth track ids')
+    parser.add_argument('--frames', type=int, default=300, metavar='N',
+                        help='frames of the sequence (default 300: 10 s at 30 Hz)')
     parser.set_defaults(func=run)
 
 
@@ -33,13 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
     from yolact_ros.data.synthetic import generate_dataset
 
+    if args.sequence:
+        return run_sequence(args)
     if (args.out / 'annotations.json').exists() and not args.overwrite:
         print(f'error: {args.out} already holds a dataset; pass --overwrite to replace it',
               file=sys.stderr)
         return 2
     try:
         summary = generate_dataset(
-            args.out, num_images=args.images, size=args.size, seed=args.seed,
+            args.out, num_images=args.images, size=args.size or 384, seed=args.seed,
             occlusion=args.occlusion, image_format=args.image_format,
             progress=args.images >= 20 and sys.stderr.isatty())
     except ValueError as error:
@@ -52,4 +62,27 @@ def run(args: argparse.Namespace) -> int:
           f'{summary.mean_visible_fraction:.3f}')
     print(f'per class: {per_class}')
     print(f'dataset spec: {summary.spec_file}')
+    return 0
+
+
+def run_sequence(args: argparse.Namespace) -> int:
+    """Write a tracking sequence and print a summary; return the exit code."""
+    import sys
+
+    from yolact_ros.data.synthetic_sequence import write_sequence
+
+    if (args.out / 'gt.json').exists() and not args.overwrite:
+        print(f'error: {args.out} already holds a sequence; pass --overwrite to replace it',
+              file=sys.stderr)
+        return 2
+    try:
+        summary = write_sequence(args.out, num_frames=args.frames, size=args.size or 256,
+                                 seed=args.seed)
+    except ValueError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    print(f'wrote {summary.frames} frames, {summary.tracks} tracks, {summary.boxes} boxes '
+          f'({summary.occluded_boxes} less than 90 % visible), at most {summary.max_visible} '
+          'objects in a frame')
+    print(f'ground truth: {summary.gt_json} and {summary.gt_txt}')
     return 0

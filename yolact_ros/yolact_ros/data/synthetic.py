@@ -432,13 +432,13 @@ def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, s
                        for cid, name in CATEGORIES],
     }
     annotation_file = out_dir / 'annotations.json'
-    _write_text(annotation_file, json.dumps(coco, separators=(',', ':')))
+    write_text(annotation_file, json.dumps(coco, separators=(',', ':')))
     spec_file = out_dir / 'dataset.yaml'
     spec = {'images': 'images', 'annotations': annotation_file.name,
             'class_names': list(CLASS_NAMES)}
-    _write_text(spec_file, '# Synthetic shapes written by `yolact synth` '
-                f'(seed {seed}, size {size}, occlusion {occlusion}).\n'
-                + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
+    write_text(spec_file, '# Synthetic shapes written by `yolact synth` '
+               f'(seed {seed}, size {size}, occlusion {occlusion}).\n'
+               + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
 
     per_class = dict.fromkeys(CLASS_NAMES, 0)
     name_of = dict(CATEGORIES)
@@ -451,7 +451,7 @@ def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, s
         instances_per_class=per_class, annotation_file=annotation_file, spec_file=spec_file)
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """Write ``text`` atomically (temporary file, then rename)."""
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(text, encoding='utf-8')

@@ -23,6 +23,7 @@ from yolact_ros.ros.frame_pipeline import (
     BadFrameError, InferenceError, OutputOptions, process_frame)
 from yolact_ros.ros.messages import build_header, build_label_info
 from yolact_ros.structures import Detections
+from yolact_ros.tracking import Tracker, TrackerConfig
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
@@ -254,12 +255,31 @@ class _BagSink:
         self.counts[name] += 1
 
 
+class StampTracker:
+    """A :class:`~yolact_ros.tracking.Tracker` fed with image stamps, as the node feeds its own.
+
+    A stamp earlier than the last (a bag looping, a camera restarted) starts the tracks afresh
+    instead of failing.
+    """
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.tracker = Tracker(config)
+        self._stamp = -float('inf')
+
+    def __call__(self, detections: Detections, stamp_s: float) -> np.ndarray:
+        """Return the ``int64[D]`` track ids of a frame's detections at ``stamp_s`` seconds."""
+        if stamp_s < self._stamp:
+            self.tracker.reset()
+        self._stamp = stamp_s
+        return self.tracker.update(detections, stamp_s)
+
+
 _STAGES = ('decode', 'preprocess', 'inference', 'postprocess', 'build', 'total')
 
 
 def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, types,
                       options: OutputOptions, score_threshold: float, report: BagReport,
-                      progress: bool) -> None:
+                      progress: bool, tracker=None) -> None:
     """Run every image message through the frame pipeline into ``sink``; fill ``report``."""
     from rosbags.highlevel import AnyReaderError
     from tqdm import tqdm
@@ -278,7 +298,7 @@ def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, type
                     score_threshold), log_time)
             try:
                 msg = reader.deserialize(raw, connection.msgtype)
-                result = process_frame(msg, segmenter, types, options)
+                result = process_frame(msg, segmenter, types, options, tracker=tracker)
             except (AnyReaderError, BadFrameError) as error:  # undecodable CDR or image
                 report.bad_frames.append(BadFrame(index, log_time, str(error)))
                 bar.set_postfix(bad=len(report.bad_frames))
@@ -302,7 +322,7 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
                 compressed: bool = False, namespace: str = '/', storage: str = 'mcap',
                 distro: str = 'jazzy', overwrite: bool = False,
                 custom_data: Optional[Mapping[str, str]] = None,
-                progress: bool = True) -> BagReport:
+                progress: bool = True, tracker: Optional[TrackerConfig] = None) -> BagReport:
     """Segment every message of ``image_topic`` in bag ``source`` and write bag ``output``.
 
     Args:
@@ -322,6 +342,9 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
         overwrite: replace an existing output bag.
         custom_data: string pairs stored in the output's metadata.
         progress: show a progress bar on stderr.
+        tracker: track the instances with this configuration (the node's ``tracking.*``):
+            ``Instance.track_id`` and ``Detection2D.id`` carry the track ids, as in the node.
+            ``None``: no tracking.
 
     Raises:
         BagError: unreadable or corrupt input, missing topic, existing output, failed inference;
@@ -359,7 +382,8 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
                 try:
                     _segment_messages(reader, connections, sink, segmenter,
                                       rosbags_message_types(typestore), options,
-                                      score_threshold, report, progress)
+                                      score_threshold, report, progress,
+                                      None if tracker is None else StampTracker(tracker))
                 except (AnyReaderError, ReaderError, OSError) as error:
                     raise BagError(f'cannot read bag {source} (corrupt after {report.frames} '
                                    f'messages of {topic}?): {error}') from None

@@ -161,3 +161,46 @@ def assign(cost: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray, 
     matched_cols[matches[:, 1]] = True
     return (matches.astype(np.int64), np.flatnonzero(~matched_rows),
             np.flatnonzero(~matched_cols))
+
+
+def duplicates(boxes: np.ndarray, scores: np.ndarray, threshold: float,
+               masks: Optional[MaskSet] = None) -> np.ndarray:
+    """Return ``bool[D]``: detections overlapping a higher-scoring kept one by IoU > threshold.
+
+    Class-agnostic, greedy by descending score (a detection marked a duplicate suppresses
+    nothing). The overlap is the masks' IoU when ``masks`` are given (computed only for boxes
+    that overlap), else the boxes' IoU. Fast NMS works per class, so one object can come out
+    twice under two classes: these are the copies.
+
+    Args:
+        boxes: ``float[D, 4]`` x1y1x2y2.
+        scores: ``float[D]``.
+        threshold: IoU above which the lower-scoring detection is a duplicate.
+        masks: the ``D`` detections' masks, or ``None`` to compare boxes.
+    """
+    order = np.argsort(-np.asarray(scores), kind='stable')
+    iou = box_iou(boxes[order], boxes[order])  # (D, D), by descending score
+    # Candidate pairs (j above i in score): boxes overlapping (by masks) or above threshold.
+    candidate = np.triu(iou > (0.0 if masks is not None else threshold), k=1)
+    if masks is not None and candidate.any():
+        rows, cols = np.nonzero(candidate)
+        a, b = order[rows], order[cols]
+        ends_a, ends_b = masks.origins[a] + masks.sizes[a], masks.origins[b] + masks.sizes[b]
+        overlap = np.minimum(ends_a, ends_b) \
+            - np.maximum(masks.origins[a], masks.origins[b])  # (P, 2) windows' overlap h, w
+        most_inter = np.minimum(np.minimum(masks.areas[a], masks.areas[b]),
+                                np.prod(np.clip(overlap, 0, None), axis=1))
+        most_iou = most_inter / np.maximum(masks.areas[a] + masks.areas[b] - most_inter, 1)
+        candidate[rows, cols] = most_iou > threshold  # pairs that cannot exceed it are out
+    duplicate = np.zeros(len(order), bool)
+    for i in np.flatnonzero(candidate.any(axis=0)).tolist():
+        for j in np.flatnonzero(candidate[:, i] & ~duplicate).tolist():
+            a, b = int(order[j]), int(order[i])
+            if masks is None or window_iou(
+                    masks.windows[a], masks.origins[a], int(masks.areas[a]),
+                    masks.windows[b], masks.origins[b], int(masks.areas[b])) > threshold:
+                duplicate[i] = True
+                break
+    result = np.zeros(len(order), bool)
+    result[order] = duplicate
+    return result
