@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from yolact_ros.ros.depth_pairing import (
-    camera_info_to_intrinsics, closest, depth_to_array, DepthBuffer)
+    camera_info_to_intrinsics, closest, depth_to_array, DepthBuffer, StreamPairing)
 
 MS = 1_000_000
 
@@ -102,3 +102,29 @@ def test_camera_info_gives_the_intrinsics_and_refuses_an_uncalibrated_camera():
     assert intrinsics.size == (480, 640)
     with pytest.raises(ValueError, match='fx, fy > 0'):
         camera_info_to_intrinsics(InfoMsg(k=[0.0] * 9))
+
+
+def test_stream_pairing_releases_a_colour_frame_once_depth_has_passed_its_stamp():
+    pairing = StreamPairing(5 * MS, window=3)
+    assert pairing.add_depth(0, 'd0') == []
+    assert pairing.add_colour(10 * MS, 'c10') == []  # a closer depth may still come
+    assert pairing.add_colour(20 * MS, 'c20') == []
+    assert pairing.add_depth(12 * MS, 'd12') == [('c10', 'd12')]
+    assert pairing.add_depth(30 * MS, 'd30') == [('c20', None)]  # 8 and 10 ms away
+    assert pairing.add_colour(29 * MS, 'c29') == [('c29', 'd30')]
+    assert pairing.add_colour(40 * MS, 'c40') == [] and pairing.finish() == [('c40', None)]
+
+
+def test_stream_pairing_takes_depth_read_out_of_order_and_stops_waiting_at_the_window():
+    pairing = StreamPairing(5 * MS, window=2)
+    assert pairing.add_colour(10 * MS, 'a') == [] and pairing.add_colour(20 * MS, 'b') == []
+    assert pairing.add_colour(30 * MS, 'c') == [('a', None)]  # no depth at all: window full
+    pairing.add_depth(21 * MS, 'd21')
+    assert pairing.add_depth(19 * MS, 'd19') == []  # older than the newest: kept in order
+    assert pairing.finish() == [('c', None)]
+    pairing = StreamPairing(5 * MS)
+    pairing.add_depth(19 * MS, 'd19')
+    assert pairing.add_colour(20 * MS, 'x') == [] and pairing.add_depth(21 * MS, 'd21') == [
+        ('x', 'd19')]  # tie: the earlier
+    with pytest.raises(ValueError, match='window >= 1, got 0'):
+        StreamPairing(0, window=0)

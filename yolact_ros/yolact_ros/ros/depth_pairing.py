@@ -72,6 +72,55 @@ class DepthBuffer(Generic[T]):
             self._stamps, self._items = [], []
 
 
+class StreamPairing(Generic[T]):
+    """Pairs colour and depth frames read from one stream in log order (``yolact bag``).
+
+    A colour frame is released, with the depth frame closest in stamp within ``max_skew_ns``
+    (or None), as soon as a depth frame stamped at or after it has been read (no later one can
+    be closer), or when ``window`` colour frames wait (the depth stream stalled), or at
+    :meth:`finish`. Released frames keep their reading order. The ``window`` newest depth frames
+    are kept.
+    """
+
+    def __init__(self, max_skew_ns: int, window: int = 30) -> None:
+        if window < 1:
+            raise ValueError(f'expected window >= 1, got {window}')
+        self._skew, self._window = int(max_skew_ns), window
+        self._stamps: List[int] = []
+        self._depths: List[Any] = []
+        self._pending: List[Tuple[int, T]] = []
+
+    def add_depth(self, stamp_ns: int, depth: Any) -> List[Tuple[T, Optional[Any]]]:
+        """Read a depth frame; return the colour frames now paired, as ``(colour, depth)``."""
+        index = bisect.bisect_right(self._stamps, stamp_ns)
+        self._stamps.insert(index, int(stamp_ns))
+        self._depths.insert(index, depth)
+        if len(self._stamps) > self._window:
+            del self._stamps[0], self._depths[0]
+        return self._release(final=False)
+
+    def add_colour(self, stamp_ns: int, colour: T) -> List[Tuple[T, Optional[Any]]]:
+        """Read a colour frame; return the colour frames now paired (perhaps this one)."""
+        self._pending.append((int(stamp_ns), colour))
+        return self._release(final=False)
+
+    def finish(self) -> List[Tuple[T, Optional[Any]]]:
+        """Return every colour frame still waiting, paired with what was read."""
+        return self._release(final=True)
+
+    def _release(self, final: bool) -> List[Tuple[T, Optional[Any]]]:
+        released = []
+        while self._pending:
+            stamp, colour = self._pending[0]
+            newest = self._stamps[-1] if self._stamps else None
+            if not (final or len(self._pending) > self._window
+                    or (newest is not None and newest >= stamp)):
+                break
+            self._pending.pop(0)
+            released.append((colour, closest(self._stamps, self._depths, stamp, self._skew)))
+        return released
+
+
 def closest(stamps: List[int], items: List[T], stamp_ns: int, max_skew_ns: int) -> Optional[T]:
     """Return the item of sorted ``stamps`` nearest ``stamp_ns`` if within ``max_skew_ns``.
 
