@@ -83,6 +83,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="track instances across frames with the node's tracker and its "
                         'tracking.* defaults: Instance.track_id and Detection2D.id carry the '
                         'track ids (frames stamped by their headers)')
+    parser.add_argument('--depth-topic', default='', metavar='TOPIC',
+                        help='aligned depth image topic (16UC1 mm or 32FC1 m), e.g. '
+                        '/camera/aligned_depth_to_color/image_raw: also write detections_3d, '
+                        'markers and points and the 3D fields of instances, as the node with '
+                        'depth.enabled (needs --camera-info-topic)')
+    parser.add_argument('--camera-info-topic', default='', metavar='TOPIC',
+                        help='camera_info of the depth images, e.g. '
+                        '/camera/aligned_depth_to_color/camera_info')
     parser.set_defaults(func=run)
 
 
@@ -90,10 +98,23 @@ def node_params(args: argparse.Namespace, weights: Path) -> NodeParams:
     """Return the node parameters the options select, validated as the node validates them."""
     values = {param: getattr(args, option) for option, param in _NODE_OPTIONS.items()}
     values['weights'] = str(weights)
+    values['depth.enabled'] = bool(getattr(args, 'depth_topic', ''))
     try:
         return NodeParams.from_values(values)
     except ValueError as error:
         raise CommandError(str(error)) from None
+
+
+def bag_depth(args: argparse.Namespace, params: NodeParams):
+    """Return the :class:`~yolact_ros.ros.bag_depth.BagDepth` the options ask for, or None."""
+    if not args.depth_topic and not args.camera_info_topic:
+        return None
+    if not args.depth_topic or not args.camera_info_topic:
+        raise CommandError('--depth-topic and --camera-info-topic go together')
+    from yolact_ros.ros.bag_depth import BagDepth
+
+    return BagDepth(args.depth_topic, args.camera_info_topic, params.depth_options(),
+                    params.depth_max_skew)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,11 +129,16 @@ def run(args: argparse.Namespace) -> int:
     params = node_params(args, weights)
     check_config(params.config or None)
     options = OutputOptions.from_params(params, instance_mask=args.instance_mask,
-                                        overlay=args.overlay)
+                                        overlay=args.overlay, markers=True, points=True)
+    depth = bag_depth(args, params)
     try:  # the bag, topic and paths first: fail before loading the model
         output_topics(args.namespace, options)
         check_job(args.input, args.output, image_topic=args.image_topic,
                   compressed=args.compressed, overwrite=args.overwrite)
+        if depth is not None:
+            from yolact_ros.ros.bag_depth import check_depth_topics
+
+            check_depth_topics(args.input, depth)
     except BagError as error:
         raise CommandError(str(error)) from None
     apply_threads(args.threads)
@@ -135,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             score_threshold=params.score_threshold, compressed=args.compressed,
             namespace=args.namespace, storage=args.storage, distro=args.distro,
             overwrite=args.overwrite, custom_data=custom_data,
-            tracker=params.tracker_config() if args.track else None)
+            tracker=params.tracker_config() if args.track else None, depth=depth)
     except BagError as error:
         raise CommandError(str(error)) from None
 
@@ -148,6 +174,12 @@ def run(args: argparse.Namespace) -> int:
           f'preprocess {stages["preprocess"]:.1f}, inference {stages["inference"]:.1f}, '
           f'postprocess {stages["postprocess"]:.1f}, messages {stages["build"]:.1f}). '
           f'Wrote {report.output} ({args.storage}): {written}.')
+    if report.depth is not None:
+        counts = report.depth
+        missing = ('' if counts.camera_info_read
+                   else f'; no camera_info on {depth.camera_info_topic}')
+        print(f'{counts.paired} of {report.frames} frames paired with depth within '
+              f'{params.depth_max_skew:g} s{missing}')
     if report.bad_frames:
         print(f'{len(report.bad_frames)} bad frame(s) skipped:', file=sys.stderr)
         for bad in report.bad_frames[:10]:

@@ -15,7 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -36,6 +36,9 @@ OUTPUT_TYPES: Dict[str, str] = {
     'label_info': 'vision_msgs/msg/LabelInfo',
     'instance_mask': IMAGE_TYPE,
     'overlay': IMAGE_TYPE,
+    'detections_3d': 'vision_msgs/msg/Detection3DArray',
+    'markers': 'visualization_msgs/msg/MarkerArray',
+    'points': 'sensor_msgs/msg/PointCloud2',
 }
 STORAGES = ('mcap', 'sqlite3')
 # rosbag2 metadata version per ROS 2 distro of the readers (Humble reads up to version 8).
@@ -72,6 +75,8 @@ class BagReport:
         bad_frames: the frames skipped.
         stage_ms: mean milliseconds per processed frame of each stage (decode, preprocess,
             inference, postprocess, build) and ``total``.
+        depth: with a depth input, the frames paired with depth and left 2D
+            (:class:`~yolact_ros.ros.bag_depth.DepthCounts`); else None.
     """
 
     input_topic: str
@@ -84,6 +89,7 @@ class BagReport:
     instances: int = 0
     bad_frames: List[BadFrame] = field(default_factory=list)
     stage_ms: Dict[str, float] = field(default_factory=dict)
+    depth: Optional[Any] = None
 
 
 def output_topics(namespace: str, options: OutputOptions) -> Dict[str, str]:
@@ -105,7 +111,8 @@ def output_topics(namespace: str, options: OutputOptions) -> Dict[str, str]:
                        'and underscores, each part not starting with a digit')
     wanted = {'instances': options.instances, 'detections': options.detections,
               'label_info': True, 'instance_mask': options.instance_mask,
-              'overlay': options.overlay}
+              'overlay': options.overlay, 'detections_3d': options.detections_3d,
+              'markers': options.markers, 'points': options.points}
     return {f'{ns}/{name}': msgtype for name, msgtype in OUTPUT_TYPES.items() if wanted[name]}
 
 
@@ -279,17 +286,20 @@ _STAGES = ('decode', 'preprocess', 'inference', 'postprocess', 'build', 'total')
 
 def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, types,
                       options: OutputOptions, score_threshold: float, report: BagReport,
-                      progress: bool, tracker=None) -> None:
+                      progress: bool, tracker=None, depth=None) -> None:
     """Run every image message through the frame pipeline into ``sink``; fill ``report``."""
     from rosbags.highlevel import AnyReaderError
     from tqdm import tqdm
+
+    from yolact_ros.ros.bag_depth import DepthCounts, paired_frames
 
     sums = dict.fromkeys(_STAGES, 0.0)
     total = sum(c.msgcount for c in connections)
     with tqdm(total=total, desc=report.input_topic, unit='frame', disable=not progress,
               file=sys.stderr) as bar:
-        for index, (connection, log_time, raw) in enumerate(
-                reader.messages(connections=connections)):
+        report.depth = DepthCounts() if depth is not None else None
+        for index, log_time, msg, depth_frame in paired_frames(
+                reader, connections, depth, report.depth or DepthCounts()):
             bar.update(1)
             report.frames += 1
             if index == 0:  # the node publishes it once, before any frame
@@ -297,8 +307,10 @@ def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, type
                     types, build_header(types, log_time), segmenter.class_names,
                     score_threshold), log_time)
             try:
-                msg = reader.deserialize(raw, connection.msgtype)
-                result = process_frame(msg, segmenter, types, options, tracker=tracker)
+                if isinstance(msg, Exception):  # the CDR could not be deserialised
+                    raise msg
+                result = process_frame(msg, segmenter, types, options, tracker=tracker,
+                                       depth=depth_frame)
             except (AnyReaderError, BadFrameError) as error:  # undecodable CDR or image
                 report.bad_frames.append(BadFrame(index, log_time, str(error)))
                 bar.set_postfix(bad=len(report.bad_frames))
@@ -322,7 +334,8 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
                 compressed: bool = False, namespace: str = '/', storage: str = 'mcap',
                 distro: str = 'jazzy', overwrite: bool = False,
                 custom_data: Optional[Mapping[str, str]] = None,
-                progress: bool = True, tracker: Optional[TrackerConfig] = None) -> BagReport:
+                progress: bool = True, tracker: Optional[TrackerConfig] = None,
+                depth: Optional[Any] = None) -> BagReport:
     """Segment every message of ``image_topic`` in bag ``source`` and write bag ``output``.
 
     Args:
@@ -345,6 +358,9 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
         tracker: track the instances with this configuration (the node's ``tracking.*``):
             ``Instance.track_id`` and ``Detection2D.id`` carry the track ids, as in the node.
             ``None``: no tracking.
+        depth: a :class:`~yolact_ros.ros.bag_depth.BagDepth`: pair each image with the depth
+            frame closest in stamp and write the 3D outputs the options ask for, as the node
+            with ``depth.enabled``. ``None``: 2D only.
 
     Raises:
         BagError: unreadable or corrupt input, missing topic, existing output, failed inference;
@@ -383,7 +399,8 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
                     _segment_messages(reader, connections, sink, segmenter,
                                       rosbags_message_types(typestore), options,
                                       score_threshold, report, progress,
-                                      None if tracker is None else StampTracker(tracker))
+                                      None if tracker is None else StampTracker(tracker),
+                                      depth)
                 except (AnyReaderError, ReaderError, OSError) as error:
                     raise BagError(f'cannot read bag {source} (corrupt after {report.frames} '
                                    f'messages of {topic}?): {error}') from None
