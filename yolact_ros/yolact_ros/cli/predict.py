@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--fps', type=float, default=30.0, metavar='F',
                         help='frame rate of a folder of frames, for --track (default 30; a '
                         "video's own rate is used for videos)")
+    parser.add_argument('--depth', type=Path, default=None, metavar='PATH',
+                        help='aligned depth image (uint16 mm PNG/TIFF, float32 m TIFF or .npy) '
+                        'or a folder of them matched to the images by name: 3D fields per '
+                        'detection in predictions.json (needs --intrinsics; images only)')
+    parser.add_argument('--intrinsics', type=Path, default=None, metavar='YAML',
+                        help='camera_info YAML of the depth images (camera_calibration file or '
+                        'sensor_msgs/CameraInfo fields)')
     parser.set_defaults(func=run)
 
 
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     jobs, problems = plan_sources(args.sources)
     if not jobs:
         raise CommandError('; '.join(problems))
+    depth = depth_input(args)
     weights = resolve_weights(args.weights)
     segmenter = build_segmenter(args, weights)
     for problem in problems:
@@ -83,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
                 detections = segmenter(image)
                 results = detections_to_coco(detections, image_id=image_index,
                                              file_name=path.name)
+                if depth is not None:
+                    try:
+                        depth.add_fields(detections, path, results)
+                    except ValueError as error:  # 2D results kept, the image counted failed
+                        failures += 1
+                        print(f'yolact predict: {error}', file=sys.stderr)
                 overlay = {}
                 if tracking is not None:
                     overlay = tracking(detections, frame_index / args.fps, results)
@@ -100,6 +114,18 @@ def run(args: argparse.Namespace) -> int:
         json.dump(predictions, stream)
     print(f'{len(predictions)} detections written to {json_path}')
     return 2 if failures else 0
+
+
+def depth_input(args: argparse.Namespace):
+    """Return the ``--depth`` input (checked before the model loads), or None."""
+    if args.depth is None and args.intrinsics is None:
+        return None
+    if args.depth is None or args.intrinsics is None:
+        raise CommandError('--depth and --intrinsics go together')
+    from yolact_ros.cli.predict_depth import DepthInput
+    from yolact_ros.ros.params import NodeParams
+
+    return DepthInput(args.depth, args.intrinsics, NodeParams().depth_options())
 
 
 def plan_sources(sources: List[str]) -> Tuple[List[Tuple[str, object]], List[str]]:
