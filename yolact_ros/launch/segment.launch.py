@@ -5,6 +5,8 @@
 
 Non-empty ``weights``, ``config``, ``device`` and ``image_transport`` override ``params_file``.
 ``image`` remaps the node's ``image`` input (and ``image/compressed`` to ``<image>/compressed``).
+A non-empty ``depth`` (an aligned depth image topic) sets ``depth.enabled`` and remaps
+``depth/image`` to it and ``depth/camera_info`` to the ``camera_info`` beside it.
 ``dds_profile:=true`` starts the nodes with the package's Fast DDS profile for camera-sized
 frames (``config/fastdds_camera.xml``; a path selects another file); the publisher needs it too.
 """
@@ -37,6 +39,12 @@ def launch_setup(context, *args, **kwargs):
     overrides = {name: value(name) for name in ('weights', 'config', 'device', 'image_transport')
                  if value(name)}
     image = value('image')
+    remappings = [('image', image), ('image/compressed', image + '/compressed')]
+    depth = value('depth')
+    if depth:
+        overrides['depth.enabled'] = True
+        remappings += [('depth/image', depth),
+                       ('depth/camera_info', depth.rsplit('/', 1)[0] + '/camera_info')]
     namespace = value('namespace')
     share = FindPackageShare('yolact_ros').perform(context)
     env = dds_environment(value('dds_profile'), share)
@@ -44,7 +52,7 @@ def launch_setup(context, *args, **kwargs):
         package='yolact_ros', executable='segment_node', name='segment_node',
         namespace=namespace, output='screen', emulate_tty=True,
         parameters=[value('params_file'), overrides],
-        remappings=[('image', image), ('image/compressed', image + '/compressed')],
+        remappings=remappings,
         additional_env=env)]
     if value('rviz').lower() in TRUE_VALUES:
         nodes.append(Node(
@@ -67,6 +75,9 @@ def generate_launch_description():
                               description='auto, cpu, cuda or cuda:N (overrides params_file)'),
         DeclareLaunchArgument('image', default_value='image',
                               description='Input image topic'),
+        DeclareLaunchArgument('depth', default_value='',
+                              description='Aligned depth image topic: enables 3D outputs; '
+                                          'camera_info is read beside it'),
         DeclareLaunchArgument('image_transport', default_value='',
                               choices=['', 'raw', 'compressed'],
                               description='raw: subscribe <image>; compressed: subscribe '

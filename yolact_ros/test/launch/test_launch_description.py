@@ -99,6 +99,14 @@ def test_arguments_override_params_remap_namespace_and_profile(tmp_path):
                                                        for name in PROFILE_VARIABLES}
 
 
+def test_depth_enables_3d_and_remaps_the_depth_image_and_its_camera_info():
+    (node,), context = evaluate({'depth': '/camera/aligned_depth_to_color/image_raw'})
+    command, _ = expand(node, context)
+    assert params_files(command)[1] == {'depth.enabled': True}
+    assert 'depth/image:=/camera/aligned_depth_to_color/image_raw' in command
+    assert 'depth/camera_info:=/camera/aligned_depth_to_color/camera_info' in command
+
+
 def test_dds_profile_accepts_a_path():
     (node,), context = evaluate({'dds_profile': '/etc/my_profile.xml'})
     _, env = expand(node, context)

@@ -20,6 +20,9 @@ def test_installed_files_are_the_ones_the_launch_file_uses():
     overlay = next(d for d in displays if d['Class'] == 'rviz_default_plugins/Image'
                    and d['Enabled'])
     assert overlay['Topic']['Value'] == 'overlay'  # relative: follows the namespace
+    shown = {d['Class']: d['Topic']['Value'] for d in displays if d['Enabled']}
+    assert shown['rviz_default_plugins/MarkerArray'] == 'markers'  # 3D from depth
+    assert shown['rviz_default_plugins/PointCloud2'] == 'points'
     assert (PACKAGE / 'config' / 'fastdds_camera.xml').is_file()
     setup = (PACKAGE / 'setup.py').read_text()
     assert "glob('launch/*.launch.py')" in setup and "glob('config/*')" in setup
