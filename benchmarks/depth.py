@@ -2,6 +2,7 @@
 
     PYTHONPATH=yolact_ros python benchmarks/depth.py        # median and p90 ms, 300 calls each
     PYTHONPATH=yolact_ros python benchmarks/depth.py --oriented --repeats 100
+    PYTHONPATH=yolact_ros python benchmarks/depth.py --messages  # + the node's 3D messages
 
 Masks are filled ellipses at random places (fixed seed), kept as windows of their tight boxes
 (what the Segmenter returns) or as ``bool[20, 480, 640]``, in two sizes: ``large``, 40 to 200
@@ -62,6 +63,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--repeats', type=int, default=300, help='timed calls per form')
     parser.add_argument('--oriented', action='store_true', help='also fit oriented boxes')
+    parser.add_argument('--messages', action='store_true',
+                        help="also time building the node's detections_3d, markers and points "
+                        '(rosbags classes, no ROS needed)')
     args = parser.parse_args(argv)
 
     camera = CameraIntrinsics(fx=525.0, fy=525.0, cx=319.5, cy=239.5, width=WIDTH,
@@ -77,6 +81,34 @@ def main(argv: Optional[List[str]] = None) -> None:
                              args.repeats)
             print(f'{size:6s} ({pixels / 1000:3.0f}k mask pixels) {name:7s} median '
                   f'{statistics.median(times):5.2f} ms   p90 {np.percentile(times, 90):5.2f} ms')
+        if args.messages:
+            times = times_ms(_build_messages(windows, depth, camera), args.repeats)
+            print(f'{size:6s} 3D messages (detections_3d, markers, points) median '
+                  f'{statistics.median(times):5.2f} ms   p90 {np.percentile(times, 90):5.2f} ms')
+
+
+def _build_messages(windows: WindowedMasks, depth: np.ndarray,
+                    camera: CameraIntrinsics) -> Callable[[], object]:
+    """Return a call building the three 3D outputs of one frame, as the node does."""
+    from yolact_ros.ros.frame_pipeline import build_3d_messages, DepthFrame, OutputOptions
+    from yolact_ros.ros.messages import build_header, rosbags_message_types
+    from yolact_ros.ros.msg_definitions import rosbags_typestore
+    from yolact_ros.structures import Detections, StageTimes
+
+    types = rosbags_message_types(rosbags_typestore())
+    boxes = np.array([[x, y, x + w.shape[1], y + w.shape[0]]
+                      for (y, x), w in zip(windows.origins.tolist(), windows.windows)],
+                     np.float32)
+    detections = Detections(
+        boxes=boxes, scores=np.linspace(0.9, 0.4, COUNT, dtype=np.float32),
+        class_ids=np.arange(COUNT) % 3, class_names=[str(i % 3) for i in range(COUNT)],
+        category_ids=np.arange(COUNT) % 3 + 1,
+        mask_windows=windows, image_size=(HEIGHT, WIDTH), times=StageTimes(0.0, 0.0, 0.0))
+    geometry = instances_3d(windows, depth, camera)
+    frame = DepthFrame(depth=depth, intrinsics=camera)
+    header = build_header(types, 1)
+    options = OutputOptions(detections_3d=True, markers=True, points=True)
+    return lambda: build_3d_messages(types, header, detections, geometry, frame, options, None)
 
 
 def _tight(masks: np.ndarray) -> Tuple[np.ndarray, tuple]:
