@@ -37,7 +37,6 @@ from yolact_ros.structures import Detections, WindowedMasks
 from yolact_ros.tracking import Tracker, TrackerConfig, TrackTrails
 
 FRAME_RATE = 30.0
-PICTURE_FRAMES = (30, 60, 90, 120)
 ID_OFFSET = 100000  # ids of sequence k are offset by k * ID_OFFSET when sequences are pooled
 
 
@@ -113,10 +112,12 @@ def make_stream(frames: Sequence[SequenceFrame], detections: List[Detections],
 
 
 def track(stream: Stream, config: TrackerConfig, step: int, trails: Optional[TrackTrails] = None,
-          images: Optional[Sequence[np.ndarray]] = None) -> Tuple[list, list, list, dict]:
+          images: Optional[Sequence[np.ndarray]] = None, drawn: Sequence[int] = ()
+          ) -> Tuple[list, list, list, dict]:
     """Track every ``step``-th frame; return its ground truth, tracked objects, IoUs, pictures.
 
-    ``images`` and ``trails``: the frames to draw the :data:`PICTURE_FRAMES` of (with ids).
+    ``images``, ``trails`` and ``drawn``: the frames, their trails and which of them to draw
+    (with ids and trails).
     """
     from yolact_ros.visualize import draw_overlay
 
@@ -131,7 +132,7 @@ def track(stream: Stream, config: TrackerConfig, step: int, trails: Optional[Tra
         ious.append(stream.ious[index][:, kept])
         if trails is not None:
             trails.update(detections.boxes, ids)
-            if index in PICTURE_FRAMES and images is not None:
+            if index in drawn and images is not None:
                 pictures[index] = draw_overlay(images[index], detections, track_ids=ids,
                                                trails=trails.points())
     return gt, tracked, ious, pictures
@@ -184,6 +185,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--min-area', type=int, default=500,
                         help='ground-truth objects showing fewer pixels are ignored (default 500 '
                         'at 256 px: about 22 x 22 px, 14 x 14 px at the model input)')
+    parser.add_argument('--picture-frames', type=int, nargs='+', default=[30, 60, 90, 120],
+                        help='frames of the first sequence in the picture')
     parser.add_argument('--weights', default=None, help='model (default: the bundled one)')
     parser.add_argument('--picture', default=str(Path(__file__).parent / 'tracking.png'),
                         help='where to write the picture ("" for none)')
@@ -215,7 +218,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[Tuple[str, str, str], Tuple[M
                     draw = k == 0 and source == 'model' and weight > 0 and step == 1
                     gt, tracked, ious, drawn = track(
                         stream, replace(tracker_config(), mask_weight=weight), step,
-                        TrackTrails() if draw else None, images if draw else None)
+                        TrackTrails() if draw else None, images if draw else None,
+                        args.picture_frames)
                     runs.setdefault((source, cost, rate), []).append((gt, tracked, ious))
                     pictures.update(drawn)
     scores = {key: pooled(value) for key, value in runs.items()}
