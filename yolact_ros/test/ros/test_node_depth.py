@@ -10,6 +10,7 @@ import _ros_gate  # noqa: F401, I100 - skips this module where rclpy cannot run
 from depth_scene import camera_info_dict, rgbd_scene
 import numpy as np
 import pytest
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
     bgr_image, Graph, stamp_ns, stamped, start_shipped_node, wait_stamp)
@@ -138,3 +139,24 @@ def check_markers_and_cloud(out, instances) -> None:
         mine = points[points['instance_id'] == instance.id]
         assert len(mine) == instance.num_points and set(mine['class_id']) == {instance.class_id}
         assert np.mean(mine['z']) == pytest.approx(instance.position.z, abs=1e-3)
+
+
+def test_target_frame_without_tf2_warns_once_and_stays_in_the_camera_frame(graph, node, io):
+    try:
+        import tf2_ros  # noqa: F401
+        pytest.skip('tf2_ros is installed: the outputs would be transformed')
+    except ImportError:
+        pass
+    publishers, received = io
+    assert node.set_parameters([Parameter('target_frame', value='base_link')])[0].successful
+    try:
+        for stamp in (3_000_000_000, 3_100_000_000):
+            publish_frame(publishers, rgbd_scene(1), stamp)
+            out = wait_stamp(graph, received['detections_3d'], stamp, 'detections_3d',
+                             timeout=60.0)
+            assert out.header.frame_id == 'synth' and out.detections
+    finally:
+        node.set_parameters([Parameter('target_frame', value='')])
+    warnings = [line for line in graph.log_lines('rgbd') if 'tf2_ros' in line]
+    assert warnings == ["target_frame 'base_link' needs tf2_ros, which is not installed: 3D "
+                        'outputs stay in the camera frame']

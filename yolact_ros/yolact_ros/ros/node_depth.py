@@ -37,7 +37,7 @@ class DepthInputs:
             node.create_subscription(Image, 'depth/image', self._on_depth, qos),
             node.create_subscription(CameraInfo, 'depth/camera_info', self._on_info, qos)]
         self.depth_topic, self.info_topic = (s.topic_name for s in self._subscriptions)
-        self._tf = TfAdapter(node) if params.target_frame else None
+        self._tf: Optional[TfAdapter] = None  # made when target_frame is first set
 
     def _on_depth(self, msg) -> None:
         self.buffer.add(stamp_to_ns(msg.header.stamp), msg)
@@ -77,7 +77,9 @@ class DepthInputs:
         """Return ``(frame_id, rotation, translation)`` into ``target_frame``; '' if none."""
         if not target_frame or target_frame == image_msg.header.frame_id:
             return '', None, None
-        if self._tf is None or not self._tf.available:
+        if self._tf is None:
+            self._tf = TfAdapter(self._node)
+        if not self._tf.available:
             self._warn_once('tf', f"target_frame '{target_frame}' needs tf2_ros, which is not "
                             'installed: 3D outputs stay in the camera frame')
             return '', None, None
