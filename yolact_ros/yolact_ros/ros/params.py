@@ -201,14 +201,26 @@ class NodeParams:
                   if (reason := validate_param(name, value, class_names)) is not None]
         if errors:
             raise ValueError('invalid parameters: ' + '; '.join(errors))
-        return cls(**{field_name(name): normalize(name, value) for name, value in values.items()})
+        params = cls(**{field_name(name): normalize(name, value)
+                        for name, value in values.items()})
+        if 'depth.min_depth' in values and 'depth.max_depth' in values:
+            params.check_depth_range()
+        return params
 
     def with_values(self, values: Mapping[str, Any],
                     class_names: Optional[Sequence[str]] = None) -> 'NodeParams':
         """Return a copy with ``values`` changed, validated as in :meth:`from_values`."""
         changed = NodeParams.from_values(values, class_names)
-        return replace(self, **{field_name(name): getattr(changed, field_name(name))
-                                for name in values})
+        updated = replace(self, **{field_name(name): getattr(changed, field_name(name))
+                                   for name in values})
+        updated.check_depth_range()
+        return updated
+
+    def check_depth_range(self) -> None:
+        """Raise ``ValueError`` unless ``depth.min_depth < depth.max_depth``."""
+        if not self.depth_min_depth < self.depth_max_depth:
+            raise ValueError(f'invalid parameters: depth.min_depth ({self.depth_min_depth}) must '
+                             f'be below depth.max_depth ({self.depth_max_depth})')
 
     def postprocess(self, class_names: Sequence[str] = ()) -> PostprocessConfig:
         """Return the Segmenter thresholds these parameters select.
