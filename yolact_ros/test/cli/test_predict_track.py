@@ -40,6 +40,14 @@ def test_folder_of_frames_keeps_ids_across_frames(sequence, tmp_path, capsys):
     assert len(list(out.glob('*.png'))) == FRAMES
 
 
+def test_image_files_given_one_by_one_are_one_stream(sequence, tmp_path):
+    files = [str(path) for path in sorted((sequence / 'frames').glob('*.png'))[:4]]
+    assert main(['predict', *files, '--output', str(tmp_path), '--track', '--fps', '15',
+                 '--device', 'cpu']) == 0
+    predictions = json.loads((tmp_path / 'predictions.json').read_text())
+    assert set.intersection(*_ids_per_frame(predictions, 4))
+
+
 def test_video_keeps_ids_and_plain_predict_has_none(sequence, tmp_path, capsys):
     video = tmp_path / 'clip.avi'
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 30, (256, 256))

@@ -35,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--max-frames', type=int, default=None,
                         help='stop a video or camera after this many frames')
     parser.add_argument('--track', action='store_true',
-                        help='track instances across the frames of each video or folder: a '
-                        'track_id per detection in predictions.json (0: not tracked), ids and '
-                        'trails in the overlays')
+                        help='track instances across the frames of each video or folder (image '
+                        'files given one by one are one stream): a track_id per detection in '
+                        'predictions.json (0: not tracked), ids and trails in the overlays')
     parser.add_argument('--fps', type=float, default=30.0, metavar='F',
                         help='frame rate of a folder of frames, for --track (default 30; a '
                         "video's own rate is used for videos)")
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     failures = len(problems)
     done = 0
     image_index = 0
+    files_tracking = None  # image files given one by one are one stream
     for label, images in _groups(jobs):
         try:
             if images is None:  # a video or camera
@@ -80,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
                                              track=args.track)
                 done += 1
                 continue
-            tracking = StreamTracker() if args.track else None
-            for frame_index, path in enumerate(_progress(images, str(label), len(images) > 1)):
+            tracking = None
+            if args.track and Path(label).is_dir():
+                tracking = StreamTracker(args.fps)
+            elif args.track:
+                tracking = files_tracking = files_tracking or StreamTracker(args.fps)
+            for path in _progress(images, str(label), len(images) > 1):
                 try:
                     image = read_image(path)
                 except InputError as error:
@@ -99,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f'yolact predict: {error}', file=sys.stderr)
                 overlay = {}
                 if tracking is not None:
-                    overlay = tracking(detections, frame_index / args.fps, results)
+                    overlay = tracking(detections, results)
                 _write_image_overlay(output, path, image, detections, image_index, **overlay)
                 predictions += results
                 image_index += 1
@@ -269,7 +274,7 @@ def segment_video(segmenter, source, output: Path, max_frames=None, *,
     target = output / f'{stem}_overlay.mp4'
     writer = None
     results: List[dict] = []
-    tracking = StreamTracker() if track else None
+    tracking = StreamTracker(fps) if track else None
     try:
         for frame_index, frame in enumerate(_progress(_frames(capture), name, True, total)):
             if max_frames is not None and frame_index >= max_frames:
@@ -284,7 +289,7 @@ def segment_video(segmenter, source, output: Path, max_frames=None, *,
                                                file_name=name)
             overlay = {}
             if tracking is not None:
-                overlay = tracking(detections, frame_index / fps, frame_results)
+                overlay = tracking(detections, frame_results)
             writer.write(draw_overlay(frame, detections, **overlay))
             results += frame_results
     finally:
@@ -308,17 +313,20 @@ def tracker_config():
 
 
 class StreamTracker:
-    """Track one video's or folder's detections (``--track``) and keep their trails."""
+    """Track one stream's detections (``--track``), frames ``1 / fps`` s apart; keep trails."""
 
-    def __init__(self) -> None:
+    def __init__(self, fps: float) -> None:
         from yolact_ros.tracking import Tracker, TrackTrails
 
         self.tracker = Tracker(tracker_config())
         self.trails = TrackTrails()
+        self.fps = fps
+        self.frames = 0
 
-    def __call__(self, detections, stamp_s: float, results: List[dict]) -> dict:
+    def __call__(self, detections, results: List[dict]) -> dict:
         """Add ``track_id`` to the frame's COCO ``results``; return ``draw_overlay`` options."""
-        track_ids = self.tracker.update(detections, stamp_s)
+        track_ids = self.tracker.update(detections, self.frames / self.fps)
+        self.frames += 1
         self.trails.update(detections.boxes, track_ids)
         for result, track_id in zip(results, track_ids.tolist()):
             result['track_id'] = track_id
