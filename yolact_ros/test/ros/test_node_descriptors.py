@@ -9,7 +9,7 @@ import rclpy
 from rclpy.parameter import Parameter
 
 from yolact_ros.ros.node_support import parameter_descriptor
-from yolact_ros.ros.params import field_name, NodeParams, PARAM_SPECS, validate_param
+from yolact_ros.ros.params import field_name, NodeParams, PARAM_SPECS, SPECS, validate_param
 
 RANGED = [spec for spec in PARAM_SPECS if spec.min_value is not None]
 
@@ -61,11 +61,21 @@ def node():
     rclpy.shutdown()
 
 
+# Parameters checked together: the other end is moved out of the way while one is tested.
+PARTNERS = {'depth.min_depth': ('depth.max_depth', 100.0),
+            'depth.max_depth': ('depth.min_depth', 0.0)}
+
+
 @pytest.mark.parametrize('spec', RANGED, ids=[spec.name for spec in RANGED])
 def test_a_live_node_accepts_exactly_the_descriptor_range(node, spec):
     low, high, below, above = descriptor_range(spec)
+    partner = PARTNERS.get(spec.name)
+    if partner is not None:
+        assert node.set_parameters([Parameter(partner[0], value=partner[1])])[0].successful
     for value, accepted in ((low, True), (high, True), (below, False), (above, False)):
         (result,) = node.set_parameters([Parameter(spec.name, value=value)])
         assert result.successful == accepted, (spec.name, value, result.reason)
     node.set_parameters([Parameter(spec.name, value=spec.default)])
+    if partner is not None:
+        node.set_parameters([Parameter(partner[0], value=SPECS[partner[0]].default)])
     assert not math.isnan(float(getattr(node.params, field_name(spec.name))))

@@ -109,12 +109,12 @@ def test_empty_weights_select_the_bundled_demo_model(monkeypatch, tmp_path):
 
 
 def test_depth_range_must_stay_ordered_whichever_end_changes():
-    params = NodeParams.from_values({'depth.min_depth': 0.5, 'depth.max_depth': 50.0})
-    assert params.with_values({'depth.min_depth': 20.0}).depth_min_depth == 20.0
-    with pytest.raises(ValueError, match=r'depth.min_depth \(60.0\) must be below '
-                                         r'depth.max_depth \(50.0\)'):
-        params.with_values({'depth.min_depth': 60.0})
+    params = NodeParams.from_values({'depth.min_depth': 0.5, 'depth.max_depth': 20.0})
+    assert params.with_values({'depth.min_depth': 15.0}).depth_min_depth == 15.0
+    with pytest.raises(ValueError, match=r'depth.min_depth \(30.0\) must be below '
+                                         r'depth.max_depth \(20.0\)'):
+        params.with_values({'depth.min_depth': 30.0})
     with pytest.raises(ValueError, match='must be below'):
         NodeParams.from_values({'depth.min_depth': 5.0, 'depth.max_depth': 5.0})
-    assert params.depth_options() == {'erode_px': 2, 'min_depth': 0.5, 'max_depth': 50.0,
+    assert params.depth_options() == {'erode_px': 2, 'min_depth': 0.5, 'max_depth': 20.0,
                                       'mad_k': 3.0, 'min_points': 20}

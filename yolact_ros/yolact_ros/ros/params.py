@@ -120,8 +120,8 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               'frame paired with it, at most.', min_value=0.0, max_value=1.0),
     ParamSpec('depth.erode_px', 2, 'Pixels removed at each mask border before reading depth '
               '(edge pixels mix object and background).', min_value=0, max_value=20),
-    ParamSpec('depth.min_depth', 0.1, 'Nearest depth used, metres.', min_value=0.0,
-              max_value=100.0),
+    ParamSpec('depth.min_depth', 0.1, 'Nearest depth used, metres (below depth.max_depth).',
+              min_value=0.0, max_value=50.0),
     ParamSpec('depth.max_depth', 10.0, 'Farthest depth used, metres.', min_value=0.01,
               max_value=100.0),
     ParamSpec('depth.mad_k', 3.0, 'Depths farther than this many robust sigmas (1.4826 MAD) '
