@@ -223,6 +223,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[Tuple[str, str, str], Tuple[M
                     runs.setdefault((source, cost, rate), []).append((gt, tracked, ious))
                     pictures.update(drawn)
     scores = {key: pooled(value) for key, value in runs.items()}
+    print_table(scores, args)
+    if args.picture and pictures:
+        save_picture(pictures, Path(args.picture))
+        print(f'picture: {args.picture} (frames {", ".join(map(str, sorted(pictures)))})')
+    return scores
+
+
+def print_table(scores: Dict[Tuple[str, str, str], Tuple[MotScores, MotScores]],
+                args: argparse.Namespace) -> None:
+    """Print the scores as a Markdown table, under a line saying what was counted."""
     counted, every = scores['gt+noise', 'box', '30 Hz']
     print(f'{args.sequences} sequences x {args.frames} frames, {args.size} px: '
           f'{every.objects} ground-truth objects at 30 Hz, {every.objects - counted.objects} '
@@ -235,10 +245,6 @@ def main(argv: Optional[List[str]] = None) -> Dict[Tuple[str, str, str], Tuple[M
         print(f'| {source} | {cost} | {rate} | {hota} | {s.idf1:.3f} | {s.mota:.3f} | '
               f'{s.id_switches} | {s.false_positives} | {s.misses} | '
               f'{a.idf1:.3f} / {a.mota:.3f} / {a.id_switches} |')
-    if args.picture and pictures:
-        save_picture(pictures, Path(args.picture))
-        print(f'picture: {args.picture} (frames {", ".join(map(str, sorted(pictures)))})')
-    return scores
 
 
 if __name__ == '__main__':
