@@ -23,8 +23,10 @@ from yolact_ros.ros.messages_3d import build_detection3d_array, build_markers, b
 from yolact_ros.structures import Detections
 
 # Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
+# The 3D ones (``depth.enabled``) last.
+TOPICS_3D: Tuple[str, ...] = ('detections_3d', 'markers', 'points')
 FRAME_TOPICS: Tuple[str, ...] = ('instances', 'detections', 'instance_mask', 'overlay',
-                                 'detections_3d', 'markers', 'points')
+                                 *TOPICS_3D)
 
 
 class BadFrameError(ValueError):
@@ -270,8 +272,7 @@ def build_3d_messages(types: MessageTypes, header, detections: Detections,
     Their header is the image's, with ``frame_id`` replaced by ``depth.frame_id`` when the
     geometry is transformed into it.
     """
-    wanted = [topic for topic in ('detections_3d', 'markers', 'points')
-              if getattr(options, topic)]
+    wanted = [topic for topic in TOPICS_3D if getattr(options, topic)]
     if not wanted:
         return {}
     if depth.rotation is not None and depth.frame_id:

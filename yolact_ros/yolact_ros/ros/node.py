@@ -40,7 +40,7 @@ from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
 from visualization_msgs.msg import MarkerArray
 from yolact_ros_msgs.msg import InstanceArray
 
-from yolact_ros.ros.frame_pipeline import FRAME_TOPICS
+from yolact_ros.ros.frame_pipeline import FRAME_TOPICS, TOPICS_3D
 from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import build_header, build_label_info, ros_message_types
 from yolact_ros.ros.node_depth import DepthInputs
@@ -227,7 +227,8 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         types = {'instances': InstanceArray, 'detections': Detection2DArray,
                  'instance_mask': Image, 'overlay': Image, 'detections_3d': Detection3DArray,
                  'markers': MarkerArray, 'points': PointCloud2}
-        topics = FRAME_TOPICS if self._applied.depth_enabled else FRAME_TOPICS[:4]
+        topics = [topic for topic in FRAME_TOPICS
+                  if self._applied.depth_enabled or topic not in TOPICS_3D]
         outputs = {topic: self.create_lifecycle_publisher(types[topic], topic, OUTPUT_QOS)
                    for topic in topics}
         outputs['label_info'] = self.create_publisher(LabelInfo, 'label_info', LATCHED_QOS)
