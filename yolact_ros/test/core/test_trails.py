@@ -1,10 +1,10 @@
-"""Track trails (``TrackTrails``) and their drawing by ``draw_overlay``: ids in labels, lines."""
+"""Track trails (``TrackTrails``, ``StreamTracker``) and their drawing by ``draw_overlay``."""
 
 import numpy as np
 import pytest
 
 from yolact_ros.structures import Detections, WindowedMasks
-from yolact_ros.tracking import TrackTrails
+from yolact_ros.tracking import StreamTracker, TrackerConfig, TrackTrails
 from yolact_ros.visualize import draw_overlay, track_color
 
 
@@ -45,3 +45,21 @@ def test_overlay_draws_the_trail_in_the_track_colour_and_the_id_in_the_label():
         plain[label_row].any(axis=(0, 2)).nonzero()[0].max()
     with pytest.raises(ValueError, match='track_ids'):
         draw_overlay(image, _detections(), track_ids=np.array([1, 2]))
+
+
+def _at(x: float) -> Detections:
+    """One detection whose box starts at column ``x``."""
+    detections = _detections()
+    detections.boxes[:, [0, 2]] = [x, x + 10]
+    return detections
+
+
+def test_stream_tracker_keeps_ids_and_trails_and_restarts_when_stamps_go_back():
+    stream = StreamTracker(TrackerConfig(mask_weight=0.0))
+    assert stream(_at(30), 1.0).tolist() == [1]
+    assert stream(_at(32), 1.1).tolist() == [1]
+    assert not stream.restarted
+    assert stream.trails.points()[1].tolist() == [[35, 35], [37, 35]]
+    assert stream(_at(30), 0.5).tolist() == [2]  # earlier stamp: tracks start afresh
+    assert stream.restarted
+    assert list(stream.trails.points()) == [2]  # and so do the trails

@@ -6,10 +6,7 @@ from test_bag import read_bag, TOPIC, TYPES, TYPESTORE, write_bag
 
 from yolact_ros.cli.main import main
 from yolact_ros.data.synthetic_sequence import sequence_frames
-from yolact_ros.ros.bag_tool import StampTracker
 from yolact_ros.ros.messages import build_header
-from yolact_ros.structures import Detections
-from yolact_ros.tracking import TrackerConfig
 from yolact_ros.weights import demo_weights
 
 FRAMES = 8
@@ -48,15 +45,3 @@ def test_bag_track_writes_track_ids_that_persist(tmp_path, capsys):
         assert [i.id for i in array.instances] == list(range(1, len(ids) + 1))
         per_frame.append({i for i in ids if i > 0})
     assert set.intersection(*per_frame)  # a moving object keeps its id over every frame
-
-
-def test_stamp_tracker_restarts_when_stamps_go_back():
-    tracker = StampTracker(TrackerConfig(mask_weight=0.0))
-    empty = Detections.empty((8, 8))
-    one = Detections(boxes=np.array([[1, 1, 5, 5]], np.float32),
-                     scores=np.array([0.9], np.float32), class_ids=np.zeros(1, np.int64),
-                     class_names=['a'], category_ids=np.ones(1, np.int64),
-                     mask_windows=empty.mask_windows, image_size=(8, 8))
-    assert tracker(one, 1.0).tolist() == [1]
-    assert tracker(one, 1.1).tolist() == [1]
-    assert tracker(one, 0.5).tolist() == [2]  # earlier stamp: tracks start afresh

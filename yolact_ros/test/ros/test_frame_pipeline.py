@@ -14,6 +14,8 @@ from yolact_ros.ros.mask_encoding import decode_mask, RLE_COCO
 from yolact_ros.ros.messages import build_header, rosbags_message_types
 from yolact_ros.ros.msg_definitions import rosbags_typestore
 from yolact_ros.ros.params import NodeParams
+from yolact_ros.tracking import StreamTracker, TrackerConfig
+from yolact_ros.visualize import draw_overlay
 
 TYPESTORE = rosbags_typestore()
 TYPES = rosbags_message_types(TYPESTORE)
@@ -82,6 +84,20 @@ def test_tracker_sees_the_detections_at_the_image_stamp_and_the_messages_its_ids
     untracked = process_frame(image_msg(), FakeSegmenter(), TYPES, OutputOptions())
     assert untracked.track_ids is None
     assert [d.id for d in untracked.messages['detections'].detections] == ['1', '2']
+
+
+def test_overlay_shows_track_ids_and_trails_when_tracking():
+    stream = StreamTracker(TrackerConfig(mask_weight=0.0))
+    options = OutputOptions(overlay=True)
+    for _ in range(2):
+        result = process_frame(image_msg(), FakeSegmenter(), TYPES, options, tracker=stream,
+                               trails=stream.trails)
+    expected = draw_overlay(BGR, result.detections, track_ids=result.track_ids,
+                            trails=stream.trails.points())
+    overlay = result.messages['overlay']
+    drawn = np.frombuffer(bytes(overlay.data), np.uint8).reshape(BGR.shape)
+    np.testing.assert_array_equal(drawn, expected)
+    assert not np.array_equal(expected, draw_overlay(BGR, result.detections))
 
 
 def test_encodings_and_image_outputs():

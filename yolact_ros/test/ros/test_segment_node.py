@@ -361,9 +361,9 @@ def test_mask_and_overlay_only_computed_when_subscribed_and_rate_limited(
         calls['label'] += 1
         return real_label(detections)
 
-    def counting_overlay(image, detections):
+    def counting_overlay(image, detections, **options):
         calls['overlay'] += 1
-        return real_overlay(image, detections)
+        return real_overlay(image, detections, **options)
 
     monkeypatch.setattr(frame_pipeline, 'label_image', counting_label)
     monkeypatch.setattr(yolact_ros.visualize, 'draw_overlay', counting_overlay)

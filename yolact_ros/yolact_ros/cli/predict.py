@@ -83,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
                 continue
             tracking = None
             if args.track and Path(label).is_dir():
-                tracking = StreamTracker(args.fps)
+                tracking = TrackedResults(args.fps)
             elif args.track:
-                tracking = files_tracking = files_tracking or StreamTracker(args.fps)
+                tracking = files_tracking = files_tracking or TrackedResults(args.fps)
             for path in _progress(images, str(label), len(images) > 1):
                 try:
                     image = read_image(path)
@@ -274,7 +274,7 @@ def segment_video(segmenter, source, output: Path, max_frames=None, *,
     target = output / f'{stem}_overlay.mp4'
     writer = None
     results: List[dict] = []
-    tracking = StreamTracker(fps) if track else None
+    tracking = TrackedResults(fps) if track else None
     try:
         for frame_index, frame in enumerate(_progress(_frames(capture), name, True, total)):
             if max_frames is not None and frame_index >= max_frames:
@@ -312,25 +312,23 @@ def tracker_config():
     return TrackerConfig(low_threshold=0.0)
 
 
-class StreamTracker:
-    """Track one stream's detections (``--track``), frames ``1 / fps`` s apart; keep trails."""
+class TrackedResults:
+    """Track one stream's detections (``--track``), frames ``1 / fps`` s apart."""
 
     def __init__(self, fps: float) -> None:
-        from yolact_ros.tracking import Tracker, TrackTrails
+        from yolact_ros.tracking import StreamTracker
 
-        self.tracker = Tracker(tracker_config())
-        self.trails = TrackTrails()
+        self.stream = StreamTracker(tracker_config())
         self.fps = fps
         self.frames = 0
 
     def __call__(self, detections, results: List[dict]) -> dict:
         """Add ``track_id`` to the frame's COCO ``results``; return ``draw_overlay`` options."""
-        track_ids = self.tracker.update(detections, self.frames / self.fps)
+        track_ids = self.stream(detections, self.frames / self.fps)
         self.frames += 1
-        self.trails.update(detections.boxes, track_ids)
         for result, track_id in zip(results, track_ids.tolist()):
             result['track_id'] = track_id
-        return {'track_ids': track_ids, 'trails': self.trails.points()}
+        return {'track_ids': track_ids, 'trails': self.stream.trails.points()}
 
 
 def _progress(items, label: str, enabled: bool, total=None):

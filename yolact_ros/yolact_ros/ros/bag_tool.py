@@ -23,7 +23,7 @@ from yolact_ros.ros.frame_pipeline import (
     BadFrameError, InferenceError, OutputOptions, process_frame)
 from yolact_ros.ros.messages import build_header, build_label_info
 from yolact_ros.structures import Detections
-from yolact_ros.tracking import Tracker, TrackerConfig
+from yolact_ros.tracking import StreamTracker, TrackerConfig
 
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
@@ -262,31 +262,13 @@ class _BagSink:
         self.counts[name] += 1
 
 
-class StampTracker:
-    """A :class:`~yolact_ros.tracking.Tracker` fed with image stamps, as the node feeds its own.
-
-    A stamp earlier than the last (a bag looping, a camera restarted) starts the tracks afresh
-    instead of failing.
-    """
-
-    def __init__(self, config: TrackerConfig) -> None:
-        self.tracker = Tracker(config)
-        self._stamp = -float('inf')
-
-    def __call__(self, detections: Detections, stamp_s: float) -> np.ndarray:
-        """Return the ``int64[D]`` track ids of a frame's detections at ``stamp_s`` seconds."""
-        if stamp_s < self._stamp:
-            self.tracker.reset()
-        self._stamp = stamp_s
-        return self.tracker.update(detections, stamp_s)
-
-
 _STAGES = ('decode', 'preprocess', 'inference', 'postprocess', 'build', 'total')
 
 
 def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, types,
                       options: OutputOptions, score_threshold: float, report: BagReport,
-                      progress: bool, tracker=None, depth=None) -> None:
+                      progress: bool, tracker: Optional[StreamTracker] = None,
+                      depth=None) -> None:
     """Run every image message through the frame pipeline into ``sink``; fill ``report``."""
     from rosbags.highlevel import AnyReaderError
     from tqdm import tqdm
@@ -310,7 +292,7 @@ def _segment_messages(reader, connections: list, sink: _BagSink, segmenter, type
                 if isinstance(msg, Exception):  # the CDR could not be deserialised
                     raise msg
                 result = process_frame(msg, segmenter, types, options, tracker=tracker,
-                                       depth=depth_frame)
+                                       trails=tracker and tracker.trails, depth=depth_frame)
             except (AnyReaderError, BadFrameError) as error:  # undecodable CDR or image
                 report.bad_frames.append(BadFrame(index, log_time, str(error)))
                 bar.set_postfix(bad=len(report.bad_frames))
@@ -356,7 +338,8 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
         custom_data: string pairs stored in the output's metadata.
         progress: show a progress bar on stderr.
         tracker: track the instances with this configuration (the node's ``tracking.*``):
-            ``Instance.track_id`` and ``Detection2D.id`` carry the track ids, as in the node.
+            ``Instance.track_id`` and ``Detection2D.id`` carry the track ids and the overlay
+            shows them with trails, as in the node (a stamp going back restarts the tracks).
             ``None``: no tracking.
         depth: a :class:`~yolact_ros.ros.bag_depth.BagDepth`: pair each image with the depth
             frame closest in stamp and write the 3D outputs the options ask for, as the node
@@ -399,7 +382,7 @@ def segment_bag(source: Path, output: Path, segmenter: Callable[[np.ndarray], De
                     _segment_messages(reader, connections, sink, segmenter,
                                       rosbags_message_types(typestore), options,
                                       score_threshold, report, progress,
-                                      None if tracker is None else StampTracker(tracker),
+                                      None if tracker is None else StreamTracker(tracker),
                                       depth)
                 except (AnyReaderError, ReaderError, OSError) as error:
                     raise BagError(f'cannot read bag {source} (corrupt after {report.frames} '

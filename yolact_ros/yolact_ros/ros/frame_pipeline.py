@@ -21,6 +21,7 @@ from yolact_ros.ros.messages import (
     latency_ms, MessageTypes, stamp_to_ns)
 from yolact_ros.ros.messages_3d import build_detection3d_array, build_markers, build_point_cloud
 from yolact_ros.structures import Detections
+from yolact_ros.tracking import TrackTrails
 
 # Per-frame output topics (relative names), in publishing order; ``label_info`` is sent once.
 # The 3D ones (``depth.enabled``) last.
@@ -176,6 +177,7 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
                   options: OutputOptions, *, dropped_frames: int = 0,
                   now_ns: Optional[Callable[[], int]] = None,
                   tracker: Optional[Callable[[Detections, float], np.ndarray]] = None,
+                  trails: Optional[TrackTrails] = None,
                   depth: Optional[DepthFrame] = None) -> FrameResult:
     """Segment one image message and build the output messages the options ask for.
 
@@ -191,7 +193,10 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
             the frame's own processing time up to then, as if it had arrived at its stamp.
         tracker: called with the detections and the image stamp in seconds, returns their
             ``int64[D]`` track ids (``Tracker.update``); the messages carry them
-            (``Instance.track_id``, ``Detection2D.id``). ``None``: tracking off.
+            (``Instance.track_id``, ``Detection2D.id``) and the overlay shows them.
+            ``None``: tracking off.
+        trails: the tracks' trails, drawn on the overlay (``StreamTracker.trails``, updated
+            by ``tracker``).
         depth: the depth frame paired with the image: the 3D fields of ``instances`` and the
             3D outputs the options ask for. ``None``: 2D only.
 
@@ -234,8 +239,9 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
     if options.overlay:
         from yolact_ros.visualize import draw_overlay
 
-        messages['overlay'] = build_image(types, header, draw_overlay(image, detections),
-                                          'bgr8')
+        overlay = draw_overlay(image, detections, track_ids=track_ids,
+                               trails=None if trails is None else trails.points())
+        messages['overlay'] = build_image(types, header, overlay, 'bgr8')
     if geometry is not None:
         messages.update(build_3d_messages(types, header, detections, geometry, depth, options,
                                           track_ids))

@@ -8,9 +8,10 @@ stops the worker and frees GPU memory; cleanup drops the model and publishers.
 The subscription callback only stores the newest frame (:class:`FrameSlot`); one worker thread
 converts it, runs the model and publishes, so the node never falls behind the camera. The frame
 itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in ``yolact bag``;
-with ``tracking.enabled``, the worker's :class:`~yolact_ros.tracking.Tracker` (reset at each
-activate) gives the detections track ids at the image stamps; with ``depth.enabled`` each frame
-is paired with depth (:mod:`yolact_ros.ros.node_depth`) for the 3D outputs. The frame loop and
+with ``tracking.enabled``, the worker's :class:`~yolact_ros.tracking.StreamTracker` (new at
+each activate) gives the detections track ids at the image stamps and the overlay trails; with
+``depth.enabled`` each frame is paired with depth (:mod:`yolact_ros.ros.node_depth`) for the 3D
+outputs. The frame loop and
 monitoring are in :mod:`yolact_ros.ros.node_frames`.
 A frame that fails is logged (one line, rate-limited), counted and reported as ERROR in
 ``/diagnostics``; the worker goes on. Should the worker thread die, the node leaves ACTIVE
@@ -50,7 +51,7 @@ from yolact_ros.ros.node_support import (
 from yolact_ros.ros.params import (
     check_classes, load_segmenter, NodeParams, PARAM_SPECS, SPECS)
 from yolact_ros.ros.stats import FrameCounters, LatencyWindow, RateMeter
-from yolact_ros.tracking import Tracker
+from yolact_ros.tracking import StreamTracker
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
@@ -104,8 +105,7 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._latency = LatencyWindow()
         self._counters = FrameCounters()
         self._last_overlay = -float('inf')
-        self._tracker: Optional[Tracker] = None  # while active with tracking.enabled
-        self._track_stamp = -float('inf')  # image stamp (s) of the tracker's last frame
+        self._tracker: Optional[StreamTracker] = None  # while active with tracking.enabled
         self._live_tracks = 0
         self._depth: Optional[DepthInputs] = None  # while active with depth.enabled
 
@@ -248,9 +248,9 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._slot = FrameSlot()  # counters (diagnostics) are since activation
         self._counters = FrameCounters()
         # A fresh tracker per activation: tracks do not survive a pause of the stream.
-        self._tracker = (Tracker(self._params.tracker_config())
+        self._tracker = (StreamTracker(self._params.tracker_config())
                          if self._params.tracking_enabled else None)
-        self._track_stamp, self._live_tracks = -float('inf'), 0
+        self._live_tracks = 0
         self._worker_failure = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()

@@ -89,6 +89,7 @@ class FrameLoop:
                                dropped_frames=self._counters.unreported_drops,
                                now_ns=lambda: self.get_clock().now().nanoseconds,
                                tracker=self._track if self._tracker is not None else None,
+                               trails=self._tracker.trails if self._tracker is not None else None,
                                depth=depth)
         if 'overlay' in result.messages:
             self._last_overlay = now
@@ -102,18 +103,17 @@ class FrameLoop:
         Runtime changes of the ``tracking.*`` thresholds apply from this frame on; a stamp
         earlier than the last (a replayed bag) starts the tracks afresh.
         """
-        tracker = self._tracker
+        stream = self._tracker
+        last_stamp = stream.last_stamp
         config = self._params.tracker_config()
-        if tracker.config != config:
-            tracker.config = config
-        if stamp_s < self._track_stamp:
+        if stream.tracker.config != config:
+            stream.tracker.config = config
+        track_ids = stream(detections, stamp_s)
+        if stream.restarted:
             self.get_logger().warning(
-                f'image stamp went back ({stamp_s:.3f} s after {self._track_stamp:.3f} s): '
+                f'image stamp went back ({stamp_s:.3f} s after {last_stamp:.3f} s): '
                 'tracks restart', throttle_duration_sec=5.0)
-            tracker.reset()
-        self._track_stamp = stamp_s
-        track_ids = tracker.update(detections, stamp_s)
-        self._live_tracks = len(tracker.tracks)
+        self._live_tracks = len(stream.tracker.tracks)
         return track_ids
 
     def _publish(self, result: FrameResult) -> None:
