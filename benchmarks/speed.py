@@ -48,7 +48,7 @@ from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-from variants import make_segmenter, parse_variant
+from variants import make_segmenter, parse_variant, usage_error
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('YOLACT_SHARED_DIR', REPO_ROOT.parent / 'shared'))
@@ -68,7 +68,7 @@ def load_network(args: argparse.Namespace):
 
         image = cv2.imread(args.image)
         if image is None:
-            raise SystemExit(f'cannot read image {args.image}')
+            usage_error(f'--image: cannot read image {args.image}')
     elif reference.is_file():
         image = np.load(reference)['image_bgr']
     weights = resolve_weights(args)
@@ -234,6 +234,11 @@ def run(args: argparse.Namespace) -> None:
 
         set_threads(args.threads)  # torch, and the exported runtimes' sessions
     model, config, image, label, threshold = load_network(args)
+    upstream = None
+    if args.upstream:  # before minutes of exports: a bad folder or config fails fast
+        from upstream_runner import load_upstream
+
+        upstream = load_upstream(Path(args.upstream), resolve_weights(args), config.name)
     device = args.device
     batches = sorted({1, args.batch})
     frames = [image] * max(batches)
@@ -247,10 +252,10 @@ def run(args: argparse.Namespace) -> None:
                                            threshold=threshold, workdir=Path(scratch),
                                            calibration=args.calibration)
                       for name in names}
-        if args.upstream:
+        if upstream is not None:
             from upstream_runner import side_by_side
 
-            side_by_side(args, segmenters, image, resolve_weights(args), config.name)
+            side_by_side(args, upstream, segmenters, image)
             print(f'load average (1 min): {load_before} before, {load_average()} after')
             return
         replay = {}  # (name, batch) -> network outputs, for timing Fast NMS alone

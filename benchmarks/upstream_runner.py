@@ -15,13 +15,15 @@ and built* (:func:`cpu_only`); its code then runs unmodified on the CPU.
 import argparse
 from contextlib import contextmanager
 from pathlib import Path
+import pickle
 import statistics
 import sys
 import time
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import warnings
 
 import numpy as np
+from variants import usage_error
 
 # Parity tolerances of issue 17: boxes within 1 px, scores within 1e-3, mask IoU >= 0.99.
 BOX_TOLERANCE = 1
@@ -43,7 +45,7 @@ def cpu_only() -> Iterator[None]:
         torch.cuda.current_device, torch.Tensor.cuda = saved
 
 
-def load_upstream(directory: Path, weights: Path, config_name: str) -> Callable:
+def load_upstream(directory: Path, weights: Optional[str], config_name: str) -> Callable:
     """Return ``run(image_bgr) -> (classes, scores, boxes, masks)`` of upstream's eval path.
 
     Args:
@@ -53,9 +55,12 @@ def load_upstream(directory: Path, weights: Path, config_name: str) -> Callable:
     """
     import torch
 
+    if weights is None:
+        usage_error('--upstream needs weights upstream can load: --weights FILE.pth, or the '
+                    'shared parity checkpoint (yolact_resnet50)')
     if not (directory / 'yolact.py').is_file() or not (directory / 'data' / 'config.py').is_file():
-        raise SystemExit(f'--upstream {directory}: not a dbolya/yolact checkout (no yolact.py '
-                         'or data/config.py)')
+        usage_error(f'--upstream {directory}: not a dbolya/yolact checkout (no yolact.py or '
+                    'data/config.py)')
     sys.path.insert(0, str(directory))
     with cpu_only(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # torch.jit deprecation notes on upstream's FPN
@@ -65,11 +70,16 @@ def load_upstream(directory: Path, weights: Path, config_name: str) -> Callable:
         from yolact import Yolact
 
         try:
-            set_cfg(f'{config_name}_config')
-        except AttributeError:
-            raise SystemExit(f'upstream has no config {config_name}_config') from None
+            set_cfg(f'{config_name}_config')  # upstream evaluates the name
+        except NameError:
+            usage_error(f'--upstream: upstream has no config {config_name}_config (it has no '
+                        'ResNet-18 backbone, for one)')
         net = Yolact()
-        net.load_weights(str(weights))
+        try:
+            net.load_weights(str(weights))
+        except (RuntimeError, OSError, KeyError, pickle.UnpicklingError) as error:
+            usage_error(f'--upstream: upstream cannot load {weights}: '
+                        f'{str(error).strip().splitlines()[0][:200]}')
         net.eval()
         net.detect.use_fast_nms = True  # eval.py's defaults
         net.detect.use_cross_class_nms = False
@@ -113,10 +123,9 @@ def match(ours, upstream: Tuple[np.ndarray, ...]) -> str:
             f'min mask IoU {iou}: {"within" if within else "OUTSIDE"} parity tolerances')
 
 
-def side_by_side(args: argparse.Namespace, segmenters: Dict[str, Callable],
-                 image: np.ndarray, weights: Path, config_name: str) -> None:
-    """Time upstream and each segmenter interleaved on ``image``; print ratios vs upstream."""
-    upstream = load_upstream(Path(args.upstream), weights, config_name)
+def side_by_side(args: argparse.Namespace, upstream: Callable, segmenters: Dict[str, Callable],
+                 image: np.ndarray) -> None:
+    """Time ``upstream`` and each segmenter interleaved on ``image``; print ratios vs it."""
     runners = {'upstream': upstream}
     runners.update({name: (lambda s: lambda frame: s([frame])[0])(segmenter)
                     for name, segmenter in segmenters.items()})

@@ -11,7 +11,8 @@ int8 quantisation calibrated on ``--calibration DIR``).
 import copy
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+import sys
+from typing import NoReturn, Optional
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,25 @@ OPTIONS = {'fp16': {'half': True}, 'cl': {'channels_last': True},
            'bf16': {'bf16': True}, 'int8': {'int8': True}}
 
 
+def usage_error(message: str) -> NoReturn:
+    """Print ``message`` as one line on stderr and exit with status 2 (bad input)."""
+    print(f'error: {message}', file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_variant(name: str) -> Variant:
     """Turn ``base[-option...]`` into a :class:`Variant`; unknown parts exit with the list."""
     base, *options = name.split('-')
     if base not in BASES or any(option not in OPTIONS for option in options):
-        raise SystemExit(f'unknown backend {name!r}: use one of {", ".join(BASES)} with '
-                         f'options {", ".join(OPTIONS)} joined by "-"')
+        usage_error(f'unknown backend {name!r}: use one of {", ".join(BASES)} with options '
+                    f'{", ".join(OPTIONS)} joined by "-"')
     variant = BASES[base]
     for option in options:
         variant = replace(variant, **OPTIONS[option])
     if variant.runtime != 'torch' and (variant.channels_last or variant.compile_model):
-        raise SystemExit(f'{name}: cl and compile apply to eager and torch only')
+        usage_error(f'{name}: cl and compile apply to eager and torch only')
     if variant.runtime != 'openvino' and (variant.bf16 or variant.int8):
-        raise SystemExit(f'{name}: bf16 and int8 apply to openvino only')
+        usage_error(f'{name}: bf16 and int8 apply to openvino only')
     return variant
 
 
@@ -103,7 +110,7 @@ def exported_network(name: str, variant: Variant, model, config, *, device: str,
             from yolact_ros.export.quantize import calibration_inputs, quantize_ir
 
             if calibration is None:
-                raise SystemExit(f'{name}: int8 needs --calibration DIR (images)')
+                usage_error(f'{name}: int8 needs --calibration DIR (images)')
             quantized = quantize_ir(report.path, calibration_inputs(Path(calibration), config))
         xml = convert_onnx(report.path, workdir / f'{name}.xml', model=quantized)
         return OpenVinoBackend(xml, device=device, precision='bf16' if variant.bf16 else 'f32')
