@@ -54,3 +54,19 @@ def test_threads_prints_a_table_per_setting_and_load(benchmarks, capsys):
     assert '| backend | threads | 0 busy: median / p90 ms (vs default) |' in out
     rows = [line for line in out.splitlines() if line.startswith('| torch | 1 | ')]
     assert len(rows) == 1
+
+
+def test_multi_camera_prints_a_row_per_camera_count_and_mode(benchmarks, capsys):
+    from yolact_ros.weights import demo_weights
+
+    if not demo_weights().is_file():
+        pytest.skip('the bundled demo model is missing')
+    import multi_camera
+
+    multi_camera.main(['--cameras', '1', '2', '--seconds', '0.5', '--size', '64', '48',
+                       '--threads', '1', '--no-batch'])
+    out = capsys.readouterr().out
+    assert 'demo model on the CPU, 1 threads, 64x48 bgr8' in out and 'load after: ' in out
+    rows = [line.split(' | ')[:2] for line in out.splitlines() if line.startswith('| 1 |')
+            or line.startswith('| 2 |')]
+    assert rows == [['| 1', 'batch'], ['| 2', 'batch'], ['| 2', 'one call each']]

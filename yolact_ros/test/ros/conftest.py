@@ -23,11 +23,21 @@ def ros_context():
     rclpy.shutdown()
 
 
-@pytest.fixture
-def graph(request, ros_context):
-    """Return a :class:`ros_harness.Graph` helper named after the test module, closed after."""
+def _module_helper(request):
     from ros_harness import Graph
 
     helper = Graph(request.module.__name__.rsplit('.', 1)[-1] + '_helper')
     yield helper
     helper.close()
+
+
+@pytest.fixture
+def graph(request, ros_context):
+    """Return a :class:`ros_harness.Graph` helper named after the test module, closed after."""
+    yield from _module_helper(request)
+
+
+@pytest.fixture(scope='module')
+def module_graph(request, ros_context):
+    """Return one :class:`ros_harness.Graph` helper for all tests of a module (one node)."""
+    yield from _module_helper(request)

@@ -136,18 +136,21 @@ def shipped_params(**overrides) -> dict:
     return {**document['/**/segment_node']['ros__parameters'], **overrides}
 
 
-def start_shipped_node(graph: 'Graph', namespace: str, **overrides):
+def start_shipped_node(graph: 'Graph', namespace: str, *, segmenter_factory=None,
+                       **overrides):
     """Start a SegmentNode with the shipped parameters and ``overrides``; ``graph`` spins it.
 
-    ``qos_reliability`` is ``reliable`` (depth 10) so that no test frame is lost.
+    ``qos_reliability`` is ``reliable`` (depth 10) so that no test frame is lost;
+    ``segmenter_factory`` replaces the node's (the real loader) when given.
     """
     from rclpy.parameter import Parameter
 
     from yolact_ros.ros.node import SegmentNode
 
     values = shipped_params(qos_reliability='reliable', qos_depth=10, **overrides)
+    factory = {'segmenter_factory': segmenter_factory} if segmenter_factory else {}
     node = SegmentNode(namespace=namespace, parameter_overrides=[
-        Parameter(name, value=value) for name, value in values.items()])
+        Parameter(name, value=value) for name, value in values.items()], **factory)
     graph.add(node)
     assert node.start()
     return node

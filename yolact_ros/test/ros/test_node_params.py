@@ -46,6 +46,9 @@ def test_specs_and_dataclass_agree():
     ('classes', 'person', 'expected a list of strings'),
     ('classes', ['person', ' '], 'must not be empty'),
     ('overlay_max_rate', 0.0, 'outside'),
+    ('cameras', ['front', '/rear'], "'/rear': a camera is a relative ROS name"),
+    ('cameras', ['front', 'front'], "'front' given more than once"),
+    ('cameras', ['2nd'], 'relative ROS name'),
     ('tracking.enabled', 'yes', 'expected a bool'),
     ('tracking.high_threshold', 1.5, r'outside \[0.0, 1.0\]'),
     ('tracking.track_buffer', -0.5, r'outside \[0.0, 60.0\]'),
@@ -96,7 +99,8 @@ def test_tracking_parameters_map_to_the_tracker_config():
 def test_params_yaml_declares_every_parameter_with_a_valid_value():
     document = yaml.safe_load(PARAMS_YAML.read_text())
     values = document['/**/segment_node']['ros__parameters']
-    assert set(values) | {'classes'} == set(SPECS)  # classes: unset means all classes
+    # classes: unset means all classes; cameras: unset means one camera on image
+    assert set(values) | {'classes', 'cameras'} == set(SPECS)
     params = NodeParams.from_values(values)
     assert params.qos_reliability == 'best_effort' and params.autostart is True
 

@@ -5,11 +5,13 @@ The one per-frame path of ``segment_node`` and ``yolact bag``, free of rclpy: de
 run the Segmenter (its postprocessing applies the thresholds and the class allow-list) and build
 the output messages with the classes of a
 :class:`~yolact_ros.ros.messages.MessageTypes`, all carrying the input header verbatim.
+:func:`segment_frames` segments several cameras' frames in one model call; each is then given to
+:func:`process_frame` (``segmented``) for its messages.
 """
 
 from dataclasses import dataclass, field
 import time
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -156,6 +158,23 @@ class FrameResult:
     geometry: Optional[Sequence[Instance3D]] = None
 
 
+@dataclass(frozen=True)
+class SegmentedFrame:
+    """One image message decoded and segmented, its messages not built yet.
+
+    Attributes:
+        image: the decoded BGR ``uint8[H, W, 3]`` frame.
+        detections: the Segmenter's detections of it (``times``: its batch's stages).
+        start: ``time.perf_counter()`` when its decoding began.
+        decode_ms: milliseconds its decoding took.
+    """
+
+    image: np.ndarray
+    detections: Detections
+    start: float
+    decode_ms: float
+
+
 def decode_image(msg) -> np.ndarray:
     """Return the BGR ``uint8[H, W, 3]`` pixels of an ``Image`` or ``CompressedImage`` message.
 
@@ -178,7 +197,8 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
                   now_ns: Optional[Callable[[], int]] = None,
                   tracker: Optional[Callable[[Detections, float], np.ndarray]] = None,
                   trails: Optional[TrackTrails] = None,
-                  depth: Optional[DepthFrame] = None) -> FrameResult:
+                  depth: Optional[DepthFrame] = None,
+                  segmented: Optional[SegmentedFrame] = None) -> FrameResult:
     """Segment one image message and build the output messages the options ask for.
 
     Args:
@@ -199,18 +219,18 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
             by ``tracker``).
         depth: the depth frame paired with the image: the 3D fields of ``instances`` and the
             3D outputs the options ask for. ``None``: 2D only.
+        segmented: the frame already decoded and segmented (one of a batch,
+            :func:`segment_frames`); ``segmenter`` is then not called.
 
     Raises:
         BadFrameError: the image cannot be decoded.
         InferenceError: the segmenter raised.
     """
-    start = time.perf_counter()
-    image = decode_image(msg)
-    decoded = time.perf_counter()
-    try:
-        detections = segmenter(image)
-    except Exception as error:  # any failure of the model is reported, not fatal here
-        raise InferenceError(str(error)) from error
+    if segmented is None:
+        (segmented,) = segment_frames([msg], segmenter)
+        if isinstance(segmented, Exception):
+            raise segmented
+    image, detections, start = segmented.image, segmented.detections, segmented.start
     header = msg.header
     track_ids = None
     if tracker is not None:
@@ -247,11 +267,49 @@ def process_frame(msg, segmenter: Callable[[np.ndarray], Detections], types: Mes
                                           track_ids))
     stages = detections.times
     times = FrameTimes(
-        decode_ms=(decoded - start) * 1e3, preprocess_ms=float(stages.preprocess_ms),
+        decode_ms=segmented.decode_ms, preprocess_ms=float(stages.preprocess_ms),
         inference_ms=float(stages.inference_ms), postprocess_ms=float(stages.postprocess_ms),
         build_ms=(time.perf_counter() - built_start) * 1e3)
     return FrameResult(messages=messages, detections=detections, image=image, times=times,
                        latency_ms=latency, track_ids=track_ids, geometry=geometry)
+
+
+def segment_frames(msgs: Sequence[Any], segmenter: Callable[..., Any]
+                   ) -> List[Union[SegmentedFrame, Exception]]:
+    """Decode image messages and segment them in one call of ``segmenter``; one result each.
+
+    The images may differ in size (the Segmenter resizes each to its input). One message is
+    passed as one image, several as a list (the Segmenter's batch). A message that cannot be
+    decoded gets its :class:`BadFrameError` and stays out of the batch; if the segmenter
+    raises, every decoded message gets the same :class:`InferenceError`.
+    """
+    results: List[Union[SegmentedFrame, Exception, None]] = []
+    decoded = []  # (index in results, image, start, decode_ms)
+    for msg in msgs:
+        start = time.perf_counter()
+        try:
+            image = decode_image(msg)
+        except BadFrameError as error:
+            results.append(error)
+            continue
+        decoded.append((len(results), image, start, (time.perf_counter() - start) * 1e3))
+        results.append(None)
+    if not decoded:
+        return results
+    images = [image for _, image, _, _ in decoded]
+    try:
+        found = segmenter(images[0]) if len(images) == 1 else segmenter(images)
+    except Exception as error:  # any failure of the model is reported, not fatal here
+        failure = InferenceError(str(error))
+        failure.__cause__ = error
+        for index, *_ in decoded:
+            results[index] = failure
+        return results
+    found = [found] if len(images) == 1 else list(found)
+    for (index, image, start, decode_ms), detections in zip(decoded, found):
+        results[index] = SegmentedFrame(image=image, detections=detections, start=start,
+                                        decode_ms=decode_ms)
+    return results
 
 
 def frame_geometry(detections: Detections, depth: DepthFrame) -> Sequence[Instance3D]:

@@ -11,8 +11,9 @@ itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in 
 with ``tracking.enabled``, the worker's :class:`~yolact_ros.tracking.StreamTracker` (new at
 each activate) gives the detections track ids at the image stamps and the overlay trails; with
 ``depth.enabled`` each frame is paired with depth (:mod:`yolact_ros.ros.node_depth`) for the 3D
-outputs. The frame loop and
-monitoring are in :mod:`yolact_ros.ros.node_frames`.
+outputs. With ``cameras``, each camera has its slot, tracker and topics under its name, and the
+worker segments the newest frame of every camera in one batch (:mod:`yolact_ros.ros.cameras`).
+The frame loop and monitoring are in :mod:`yolact_ros.ros.node_frames`.
 A frame that fails is logged (one line, rate-limited), counted and reported as ERROR in
 ``/diagnostics``; the worker goes on. Should the worker thread die, the node leaves ACTIVE
 through error processing. Per-frame outputs are lifecycle publishers: silent unless active.
@@ -36,22 +37,20 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle.node import LifecycleNodeMixin
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import Image, PointCloud2
 from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
 from visualization_msgs.msg import MarkerArray
 from yolact_ros_msgs.msg import InstanceArray
 
+from yolact_ros.ros.cameras import camera_topic, CameraStream, FrameBatcher
 from yolact_ros.ros.frame_pipeline import FRAME_TOPICS, TOPICS_3D
-from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import build_header, build_label_info, ros_message_types
 from yolact_ros.ros.node_depth import DepthInputs
 from yolact_ros.ros.node_frames import FrameLoop
 from yolact_ros.ros.node_support import (
-    input_qos, LATCHED_QOS, logged_transition, OUTPUT_QOS, parameter_descriptor, teardown)
+    LATCHED_QOS, logged_transition, OUTPUT_QOS, parameter_descriptor, teardown)
 from yolact_ros.ros.params import (
     check_classes, load_segmenter, NodeParams, PARAM_SPECS, SPECS)
-from yolact_ros.ros.stats import FrameCounters, LatencyWindow, RateMeter
-from yolact_ros.tracking import StreamTracker
 
 SUCCESS = TransitionCallbackReturn.SUCCESS
 FAILURE = TransitionCallbackReturn.FAILURE
@@ -62,6 +61,9 @@ _POSTPROCESS_PARAMS = {'score_threshold', 'nms_iou', 'top_k', 'max_detections', 
                        'classes'}
 
 SegmenterFactory = Callable[[NodeParams], Any]
+
+# Publishers of the node as a whole (not per frame, not per camera).
+_NODE_TOPICS = ('label_info', 'diagnostics')
 
 
 class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
@@ -87,12 +89,12 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._params = NodeParams.from_values(self._read_parameters())
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self._slot: FrameSlot = FrameSlot()
+        # One stream per camera (one unnamed without ``cameras``), new at each activate.
+        self._streams: List[CameraStream] = [CameraStream('')]
+        self._batcher = FrameBatcher([self._streams[0].slot])
         self._segmenter: Optional[Any] = None
         self._applied: Optional[NodeParams] = None  # the values configure used
         self._outputs: dict = {}
-        self._subscription = None
-        self._input_topic = ''
         self._activity_timers: List[Any] = []
         self._input_timer = None
         self._autostart_timer = None
@@ -100,13 +102,6 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._worker_failure = ''
         self._worker_died = self.create_guard_condition(self._on_worker_died)
         self._stop = threading.Event()
-        self._input_rate = RateMeter()
-        self._output_rate = RateMeter()
-        self._latency = LatencyWindow()
-        self._counters = FrameCounters()
-        self._last_overlay = -float('inf')
-        self._tracker: Optional[StreamTracker] = None  # while active with tracking.enabled
-        self._live_tracks = 0
         self._depth: Optional[DepthInputs] = None  # while active with depth.enabled
 
     # ------------------------------------------------------------------ parameters
@@ -166,6 +161,10 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model, create the publishers and publish ``label_info``."""
         params = self._params
+        if params.cameras and params.depth_enabled:
+            self.get_logger().error('configure failed: depth.enabled works with one camera '
+                                    'only: leave cameras unset, or set depth.enabled false')
+            return FAILURE
         weights = self._weights_file(params.weights)
         if weights is None:
             return FAILURE
@@ -229,15 +228,16 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
                  'markers': MarkerArray, 'points': PointCloud2}
         topics = [topic for topic in FRAME_TOPICS
                   if self._applied.depth_enabled or topic not in TOPICS_3D]
-        outputs = {topic: self.create_lifecycle_publisher(types[topic], topic, OUTPUT_QOS)
-                   for topic in topics}
+        outputs = {camera_topic(camera, topic): self.create_lifecycle_publisher(
+            types[topic], camera_topic(camera, topic), OUTPUT_QOS)
+            for camera in self._applied.cameras or ('',) for topic in topics}
         outputs['label_info'] = self.create_publisher(LabelInfo, 'label_info', LATCHED_QOS)
         outputs['diagnostics'] = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         return outputs
 
     @logged_transition
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Warm the model up, start the worker and subscribe to the input."""
+        """Warm the model up, start the worker and subscribe to each camera's input."""
         try:
             self._segmenter.warmup()
         except Exception as error:  # e.g. CUDA out of memory
@@ -245,27 +245,19 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
             return FAILURE
         params = self._applied
         self._stop.clear()
-        self._slot = FrameSlot()  # counters (diagnostics) are since activation
-        self._counters = FrameCounters()
-        # A fresh tracker per activation: tracks do not survive a pause of the stream.
-        self._tracker = (StreamTracker(self._params.tracker_config())
-                         if self._params.tracking_enabled else None)
-        self._live_tracks = 0
+        # Fresh streams per activation: counters (diagnostics) are since activation, and
+        # tracks do not survive a pause of the stream.
+        self._start_streams(params)
         self._worker_failure = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()
-        msg_type, topic = ((CompressedImage, 'image/compressed')
-                           if params.image_transport == 'compressed' else (Image, 'image'))
-        self._subscription = self.create_subscription(
-            msg_type, topic, self._on_image, input_qos(params))
-        self._input_topic = self._subscription.topic_name
         self._depth = DepthInputs(self, params) if params.depth_enabled else None
         self._input_timer = self.create_timer(self._params.no_image_timeout, self._check_input)
         self._activity_timers = [self.create_timer(1.0, self._publish_diagnostics),
                                  self._input_timer]
+        topics = ', '.join(f"'{stream.input_topic}'" for stream in self._streams)
         self.get_logger().info(
-            f"active: subscribed to '{self._input_topic}' "
-            f'({params.qos_reliability}, depth {params.qos_depth})')
+            f'active: subscribed to {topics} ({params.qos_reliability}, depth {params.qos_depth})')
         return super().on_activate(state)
 
     @logged_transition
@@ -303,11 +295,8 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         for timer in self._activity_timers:
             self.destroy_timer(timer)
         self._activity_timers, self._input_timer = [], None
-        if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
-            self._subscription = None
+        self._stop_streams()
         self._stop.set()
-        self._slot.close()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
@@ -317,10 +306,10 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
 
     def _drop_configuration(self) -> None:
         for topic, publisher in self._outputs.items():
-            if topic in FRAME_TOPICS:
-                self.destroy_lifecycle_publisher(publisher)
-            else:
+            if topic in _NODE_TOPICS:
                 self.destroy_publisher(publisher)
+            else:
+                self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
         with self._lock:
             segmenter, self._segmenter = self._segmenter, None

@@ -10,6 +10,7 @@ import re
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from yolact_ros.config import PostprocessConfig
+from yolact_ros.ros.cameras import check_cameras
 from yolact_ros.ros.mask_encoding import ENCODINGS
 from yolact_ros.tracking import TrackerConfig
 
@@ -69,6 +70,9 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               choices=('best_effort', 'reliable')),
     ParamSpec('qos_depth', 5, 'Input QoS history depth.', runtime=False, min_value=1,
               max_value=100),
+    ParamSpec('cameras', (), 'Cameras served by one model in batches: camera NAME subscribes '
+              'NAME/image and publishes NAME/instances, NAME/detections, ...; empty: one '
+              'camera on image.', runtime=False),
     ParamSpec('score_threshold', 0.3, 'Publish detections scoring above this (NMS candidates '
               'need a score above 0.05, as upstream).', min_value=0.0, max_value=1.0),
     ParamSpec('nms_iou', 0.5, 'IoU above which Fast NMS suppresses a box.', min_value=0.01,
@@ -156,6 +160,7 @@ class NodeParams:
     image_transport: str = 'raw'
     qos_reliability: str = 'best_effort'
     qos_depth: int = 5
+    cameras: Tuple[str, ...] = ()
     score_threshold: float = 0.3
     nms_iou: float = 0.5
     top_k: int = 200
@@ -315,6 +320,8 @@ def _check_specific(name: str, value: Any,
         return f"{value!r} is not 'auto', 'cpu', 'cuda' or 'cuda:N'"
     if name == 'classes':
         return check_classes(value or (), class_names)
+    if name == 'cameras':
+        return check_cameras(value or ())
     return None
 
 
