@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> None:
 
         upstream = load_upstream(Path(args.upstream), resolve_weights(args), config.name)
     device = args.device
-    batches = sorted({1, args.batch})
+    batches = [1] if upstream is not None else sorted({1, args.batch})
     frames = [image] * max(batches)
     print(f'machine: {machine_line(device)}')
     print(f'model: {config.name} at {config.input_size} px, {label}; image '
