@@ -5,6 +5,9 @@
 
 Non-empty ``weights``, ``config``, ``device`` and ``image_transport`` override ``params_file``.
 ``image`` remaps the node's ``image`` input (and ``image/compressed`` to ``<image>/compressed``).
+A non-empty ``cameras`` serves several cameras with one model: ``cameras:=front,rear`` sets the
+``cameras`` parameter (``front/image`` in, ``front/instances``, ... out) and
+``cameras:=front=/cam0/image_raw,rear=/cam1/image_raw`` also remaps each camera's input.
 A non-empty ``depth`` (an aligned depth image topic) sets ``depth.enabled`` and remaps
 ``depth/image`` to it and ``depth/camera_info`` to the ``camera_info`` beside it.
 ``dds_profile:=true`` starts the nodes with the package's Fast DDS profile for camera-sized
@@ -31,6 +34,18 @@ def dds_environment(dds_profile: str, share: str) -> dict:
     return dict.fromkeys(PROFILE_VARIABLES, dds_profile)
 
 
+def camera_inputs(cameras: str) -> tuple:
+    """Return the camera names of ``cameras`` (``NAME[=TOPIC],...``) and their remappings."""
+    names, remappings = [], []
+    for entry in filter(None, (part.strip() for part in cameras.split(','))):
+        name, _, topic = (part.strip() for part in entry.partition('='))
+        names.append(name)
+        if topic:
+            remappings += [(name + '/image', topic),
+                           (name + '/image/compressed', topic + '/compressed')]
+    return names, remappings
+
+
 def launch_setup(context, *args, **kwargs):
     """Build the nodes from the evaluated launch arguments."""
     def value(name):
@@ -40,6 +55,10 @@ def launch_setup(context, *args, **kwargs):
                  if value(name)}
     image = value('image')
     remappings = [('image', image), ('image/compressed', image + '/compressed')]
+    cameras, camera_remappings = camera_inputs(value('cameras'))
+    if cameras:
+        overrides['cameras'] = cameras
+        remappings += camera_remappings
     depth = value('depth')
     if depth:
         overrides['depth.enabled'] = True
@@ -75,6 +94,9 @@ def generate_launch_description():
                               description='auto, cpu, cuda or cuda:N (overrides params_file)'),
         DeclareLaunchArgument('image', default_value='image',
                               description='Input image topic'),
+        DeclareLaunchArgument('cameras', default_value='',
+                              description='Several cameras, one model: NAME[=TOPIC],... '
+                                          '(NAME/image in, NAME/instances, ... out)'),
         DeclareLaunchArgument('depth', default_value='',
                               description='Aligned depth image topic: enables 3D outputs; '
                                           'camera_info is read beside it'),

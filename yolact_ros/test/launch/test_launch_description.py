@@ -55,7 +55,8 @@ def params_files(command: list) -> list:
     for flag, value in zip(command, command[1:]):
         if flag == '--params-file':
             if Path(value).name.startswith('launch_params_'):
-                (content,) = yaml.safe_load(Path(value).read_text()).values()
+                # FullLoader: launch_ros writes list parameters as tuples (!!python/tuple)
+                (content,) = yaml.load(Path(value).read_text(), yaml.FullLoader).values()
                 value = content['ros__parameters']
             found.append(value)
     return found
@@ -105,6 +106,15 @@ def test_depth_enables_3d_and_remaps_the_depth_image_and_its_camera_info():
     assert params_files(command)[1] == {'depth.enabled': True}
     assert 'depth/image:=/camera/aligned_depth_to_color/image_raw' in command
     assert 'depth/camera_info:=/camera/aligned_depth_to_color/camera_info' in command
+
+
+def test_cameras_set_the_parameter_and_remap_each_camera_given_a_topic():
+    (node,), context = evaluate({'cameras': 'front=/cam0/image_raw, rear'})
+    command, _ = expand(node, context)
+    assert params_files(command)[1] == {'cameras': ('front', 'rear')}
+    assert 'front/image:=/cam0/image_raw' in command
+    assert 'front/image/compressed:=/cam0/image_raw/compressed' in command
+    assert not any(rule.startswith('rear/') for rule in command)  # no topic: its own name
 
 
 def test_dds_profile_accepts_a_path():
