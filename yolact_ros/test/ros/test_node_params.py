@@ -52,6 +52,7 @@ def test_specs_and_dataclass_agree():
     ('tracking.enabled', 'yes', 'expected a bool'),
     ('tracking.high_threshold', 1.5, r'outside \[0.0, 1.0\]'),
     ('tracking.track_buffer', -0.5, r'outside \[0.0, 60.0\]'),
+    ('tracking.duplicate_iou', 1.5, r'outside \[0.0, 1.0\]'),
     ('volume', 11, "unknown parameter 'volume'"),
 ])
 def test_invalid_values_are_rejected_with_a_reason(name, value, reason):
@@ -86,11 +87,12 @@ def test_from_values_collects_every_error_and_with_values_keeps_the_rest():
 def test_tracking_parameters_map_to_the_tracker_config():
     params = NodeParams.from_values({'tracking.high_threshold': 0.7,
                                      'tracking.new_track_threshold': 0.8,
-                                     'tracking.mask_weight': 0.0, 'tracking.track_buffer': 2.5})
+                                     'tracking.mask_weight': 0.0, 'tracking.track_buffer': 2.5,
+                                     'tracking.duplicate_iou': 0.8})
     assert params.tracking_enabled is True and params.as_dict()['tracking.track_buffer'] == 2.5
     assert params.tracker_config() == TrackerConfig(
         high_threshold=0.7, low_threshold=0.0, new_track_threshold=0.8, mask_weight=0.0,
-        track_buffer_s=2.5)
+        track_buffer_s=2.5, duplicate_iou=0.8)
     # A new-track threshold below the high one counts as the high one (each is set alone).
     lowered = params.with_values({'tracking.new_track_threshold': 0.2})
     assert lowered.tracker_config().new_track_threshold == 0.7
