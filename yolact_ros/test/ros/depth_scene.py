@@ -17,12 +17,14 @@ from ros_harness import synthetic_scene
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'core'))
 from rgbd_scene import rays  # noqa: E402, I100 - the geometry tests' camera model
 
-from yolact_ros.geometry import CameraIntrinsics  # noqa: E402, I100
+from yolact_ros.data.synthetic import CATEGORIES  # noqa: E402, I100
+from yolact_ros.geometry import CameraIntrinsics  # noqa: E402
 
 SIZE = 256
 CAMERA = CameraIntrinsics(fx=250.0, fy=250.0, cx=127.5, cy=127.5, width=SIZE, height=SIZE)
 BACKGROUND_Z = 3.0
 DEPTHS = (1.2, 1.6, 2.0, 2.4)  # metres, shape by shape
+CLASS_OF = dict(CATEGORIES)
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,50 @@ def camera_info_dict() -> dict:
     return {'width': SIZE, 'height': SIZE, 'k': k, 'distortion_model': 'plumb_bob',
             'd': [0.0] * 5, 'r': [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
             'p': k[:3] + [0.0] + k[3:6] + [0.0] + k[6:] + [0.0]}
+
+
+def depth_image(depth_mm: np.ndarray, stamp: int):
+    """Return a ``16UC1`` ``sensor_msgs/Image`` of millimetre depth."""
+    from ros_harness import stamped
+    from sensor_msgs.msg import Image
+
+    height, width = depth_mm.shape
+    return Image(header=stamped(stamp, 'synth'), height=height, width=width, encoding='16UC1',
+                 step=width * 2, data=depth_mm.astype('<u2').tobytes())
+
+
+def camera_info(stamp: int):
+    """Return the camera as a ``sensor_msgs/CameraInfo`` stamped ``stamp``."""
+    from ros_harness import stamped
+    from sensor_msgs.msg import CameraInfo
+
+    return CameraInfo(header=stamped(stamp, 'synth'), **camera_info_dict())
+
+
+def publish_frame(publishers: dict, rgbd: RgbdScene, stamp: int, info: bool = True) -> None:
+    """Publish camera_info (unless not ``info``), depth (2 ms later) and the colour image."""
+    from ros_harness import bgr_image
+
+    if info:
+        publishers['depth/camera_info'].publish(camera_info(stamp))
+    publishers['depth/image'].publish(depth_image(rgbd.depth_mm, stamp + 2_000_000))
+    publishers['image'].publish(bgr_image(rgbd.scene.image, stamp, 'synth'))
+
+
+def check_positions(rgbd: RgbdScene, instances) -> int:
+    """Assert each shape's instance (the first of its class) lies within 5 cm of the truth.
+
+    Returns how many shapes were found (an undetected shape is not checked).
+    """
+    found = 0
+    for shape, centroid in zip(rgbd.scene.instances, rgbd.centroids):
+        matches = [i for i in instances if i.class_name == CLASS_OF[shape.category_id]]
+        if not matches:
+            continue
+        found += 1
+        instance = matches[0]
+        position = np.array([instance.position.x, instance.position.y, instance.position.z])
+        assert instance.valid_3d and instance.num_points >= 20
+        assert np.linalg.norm(position - centroid) < 0.05, (instance.class_name, position,
+                                                            centroid)
+    return found

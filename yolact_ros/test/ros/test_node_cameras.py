@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
-    bgr_image, FakeSegmenter, stamp_ns, start_shipped_node, synthetic_scene, wait_stamp)
+    bgr_image, stamp_ns, start_shipped_node, synthetic_scene, wait_stamp)
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 from yolact_ros_msgs.msg import InstanceArray
@@ -156,19 +156,3 @@ def test_a_camera_that_stops_does_not_stall_the_other(graph, node, counting, cam
     assert (rear['frames_processed'], rear['dropped_frames']) == ('2', '0')
     assert float(front['latency_p50_ms']) > 0 and float(rear['latency_p50_ms']) > 0
     assert stamp_ns(instances[-1].header) == 204
-
-
-def test_depth_with_cameras_is_refused_at_configure(graph, fake_weights):
-    from rclpy.parameter import Parameter
-
-    from yolact_ros.ros.node import SegmentNode
-
-    values = {'weights': str(fake_weights), 'autostart': False, 'cameras': ['a', 'b'],
-              'depth.enabled': True}
-    node = SegmentNode(namespace='/multi_depth', segmenter_factory=lambda p: FakeSegmenter(),
-                       parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
-    graph.add(node)
-    assert not node.start()
-    graph.wait_for(lambda: any('depth.enabled works with one camera only' in line
-                               for line in graph.log_lines('multi_depth')),
-                   'the refusal on /rosout')

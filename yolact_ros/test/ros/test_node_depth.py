@@ -7,25 +7,22 @@ camera_info, one warning names the topic and the 2D outputs keep flowing.
 """
 
 import _ros_gate  # noqa: F401, I100 - skips this module where rclpy cannot run
-from depth_scene import camera_info_dict, rgbd_scene
+from depth_scene import check_positions, publish_frame, rgbd_scene
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros_harness import (
-    bgr_image, Graph, stamp_ns, stamped, start_shipped_node, wait_stamp)
+from ros_harness import Graph, stamp_ns, start_shipped_node, wait_stamp
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 from visualization_msgs.msg import MarkerArray
 from yolact_ros_msgs.msg import InstanceArray
 
-from yolact_ros.data.synthetic import CATEGORIES
 from yolact_ros.ros.messages_3d import POINT_DTYPE
 
 NAMESPACE = '/rgbd'
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
                       reliability=ReliabilityPolicy.RELIABLE)
-CLASS_OF = dict(CATEGORIES)
 OUTPUTS = {'instances': InstanceArray, 'detections': Detection2DArray,
            'detections_3d': Detection3DArray, 'markers': MarkerArray, 'points': PointCloud2}
 
@@ -59,23 +56,6 @@ def io(graph, node):
     return publishers, received
 
 
-def depth_image(depth_mm: np.ndarray, stamp: int) -> Image:
-    height, width = depth_mm.shape
-    return Image(header=stamped(stamp, 'synth'), height=height, width=width, encoding='16UC1',
-                 step=width * 2, data=depth_mm.astype('<u2').tobytes())
-
-
-def camera_info(stamp: int) -> CameraInfo:
-    return CameraInfo(header=stamped(stamp, 'synth'), **camera_info_dict())
-
-
-def publish_frame(publishers, rgbd, stamp: int, info: bool = True) -> None:
-    if info:
-        publishers['depth/camera_info'].publish(camera_info(stamp))
-    publishers['depth/image'].publish(depth_image(rgbd.depth_mm, stamp + 2_000_000))  # 2 ms
-    publishers['image'].publish(bgr_image(rgbd.scene.image, stamp, 'synth'))
-
-
 def test_missing_camera_info_warns_once_naming_the_topic_and_2d_keeps_flowing(graph, node, io):
     publishers, received = io
     rgbd = rgbd_scene(1)
@@ -88,7 +68,7 @@ def test_missing_camera_info_warns_once_naming_the_topic_and_2d_keeps_flowing(gr
     warnings = [line for line in graph.log_lines('rgbd') if 'camera_info' in line]
     assert warnings == [f"no camera_info received on '{NAMESPACE}/depth/camera_info': "
                         'publishing 2D outputs only until it comes']
-    assert not received['detections_3d'] and node._depth.unpaired >= 2
+    assert not received['detections_3d'] and node._streams[0].depth.unpaired >= 2
 
 
 @pytest.mark.parametrize('seed', [1, 2])
@@ -104,17 +84,7 @@ def test_every_object_found_in_2d_gets_a_3d_position_within_5_cm(graph, node, io
     out['markers'] = next(m for m in received['markers']
                           if stamp_ns(m.markers[0].header) == stamp)
     instances = out['instances'].instances
-    found = 0
-    for shape, centroid in zip(rgbd.scene.instances, rgbd.centroids):
-        matches = [i for i in instances if i.class_name == CLASS_OF[shape.category_id]]
-        if not matches:
-            continue
-        found += 1
-        instance = matches[0]
-        position = np.array([instance.position.x, instance.position.y, instance.position.z])
-        assert instance.valid_3d and instance.num_points >= 20
-        assert np.linalg.norm(position - centroid) < 0.05, (instance.class_name, position,
-                                                            centroid)
+    found = check_positions(rgbd, instances)
     assert found >= 2, [i.class_name for i in instances]
     detections, detections_3d = out['detections'].detections, out['detections_3d'].detections
     valid_ids = [str(i.id) for i in instances if i.valid_3d]

@@ -54,6 +54,8 @@ class CameraStream:
         input_rate, output_rate: frames received and published per second.
         input_topic: the resolved input topic, once subscribed.
         subscription: its input subscription (the node's), while active.
+        depth: its depth inputs (``NAME/depth/...``, paired with its frames), with
+            ``depth.enabled``.
         live_tracks: tracks alive after its last frame.
         last_overlay: ``time.monotonic()`` of its last overlay.
     """
@@ -68,6 +70,7 @@ class CameraStream:
     output_rate: RateMeter = field(default_factory=RateMeter)
     input_topic: str = ''
     subscription: Any = None
+    depth: Any = None
     live_tracks: int = 0
     last_overlay: float = -float('inf')
 

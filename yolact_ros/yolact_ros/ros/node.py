@@ -11,8 +11,8 @@ itself goes through :func:`~yolact_ros.ros.frame_pipeline.process_frame`, as in 
 with ``tracking.enabled``, the worker's :class:`~yolact_ros.tracking.StreamTracker` (new at
 each activate) gives the detections track ids at the image stamps and the overlay trails; with
 ``depth.enabled`` each frame is paired with depth (:mod:`yolact_ros.ros.node_depth`) for the 3D
-outputs. With ``cameras``, each camera has its slot, tracker and topics under its name, and the
-worker segments the newest frame of every camera in one batch (:mod:`yolact_ros.ros.cameras`).
+outputs. With ``cameras``, each camera has its slot, tracker, depth and topics under its name;
+the worker segments the newest frame of every camera in one batch (:mod:`yolact_ros.ros.cameras`).
 The frame loop and monitoring are in :mod:`yolact_ros.ros.node_frames`.
 A frame that fails is logged (one line, rate-limited), counted and reported as ERROR in
 ``/diagnostics``; the worker goes on. Should the worker thread die, the node leaves ACTIVE
@@ -45,7 +45,6 @@ from yolact_ros_msgs.msg import InstanceArray
 from yolact_ros.ros.cameras import camera_topic, CameraStream, FrameBatcher
 from yolact_ros.ros.frame_pipeline import FRAME_TOPICS, TOPICS_3D
 from yolact_ros.ros.messages import build_header, build_label_info, ros_message_types
-from yolact_ros.ros.node_depth import DepthInputs
 from yolact_ros.ros.node_frames import FrameLoop
 from yolact_ros.ros.node_support import (
     LATCHED_QOS, logged_transition, OUTPUT_QOS, parameter_descriptor, teardown)
@@ -102,7 +101,6 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._worker_failure = ''
         self._worker_died = self.create_guard_condition(self._on_worker_died)
         self._stop = threading.Event()
-        self._depth: Optional[DepthInputs] = None  # while active with depth.enabled
 
     # ------------------------------------------------------------------ parameters
 
@@ -161,10 +159,6 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model, create the publishers and publish ``label_info``."""
         params = self._params
-        if params.cameras and params.depth_enabled:
-            self.get_logger().error('configure failed: depth.enabled works with one camera '
-                                    'only: leave cameras unset, or set depth.enabled false')
-            return FAILURE
         weights = self._weights_file(params.weights)
         if weights is None:
             return FAILURE
@@ -251,7 +245,6 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         self._worker_failure = ''
         self._worker = threading.Thread(target=self._work, name='segment_worker', daemon=True)
         self._worker.start()
-        self._depth = DepthInputs(self, params) if params.depth_enabled else None
         self._input_timer = self.create_timer(self._params.no_image_timeout, self._check_input)
         self._activity_timers = [self.create_timer(1.0, self._publish_diagnostics),
                                  self._input_timer]
@@ -300,9 +293,10 @@ class SegmentNode(FrameLoop, LifecycleNodeMixin, Node):
         if self._worker is not None:
             self._worker.join()
             self._worker = None
-        if self._depth is not None:  # after the worker, which reads it
-            self._depth.destroy()
-            self._depth = None
+        for stream in self._streams:  # after the worker, which reads their depth
+            if stream.depth is not None:
+                stream.depth.destroy()
+                stream.depth = None
 
     def _drop_configuration(self) -> None:
         for topic, publisher in self._outputs.items():

@@ -1,11 +1,12 @@
 """The depth side of ``segment_node``: subscriptions, pairing, camera_info and tf.
 
 :class:`DepthInputs` subscribes to ``depth/image`` and ``depth/camera_info`` (relative names,
-remappable, the QoS of the image), keeps the recent depth frames in a
-:class:`~yolact_ros.ros.depth_pairing.DepthBuffer` and gives the worker the
-:class:`~yolact_ros.ros.frame_pipeline.DepthFrame` of a colour frame: the depth frame closest in
-stamp within ``depth.max_skew``, decoded, with the latest camera_info and, with ``target_frame``
-and tf2 installed, the transform into it. Without a pair or camera_info the frame stays 2D.
+remappable, the QoS of the image; one per camera, ``NAME/depth/...`` for camera ``NAME``), keeps
+the recent depth frames in a :class:`~yolact_ros.ros.depth_pairing.DepthBuffer` and gives the
+worker the :class:`~yolact_ros.ros.frame_pipeline.DepthFrame` of a colour frame: the depth frame
+closest in stamp within ``depth.max_skew``, decoded, with the latest camera_info and, with
+``target_frame`` and tf2 installed, the transform into it. Without a pair or camera_info the
+frame stays 2D.
 """
 
 from typing import Any, Optional, Tuple
@@ -14,6 +15,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 from yolact_ros.geometry import quaternion_matrix
+from yolact_ros.ros.cameras import camera_topic
 from yolact_ros.ros.depth_pairing import (
     camera_info_to_intrinsics, depth_to_array, DepthBuffer)
 from yolact_ros.ros.frame_pipeline import BadFrameError, DepthFrame
@@ -23,9 +25,12 @@ from yolact_ros.ros.params import NodeParams
 
 
 class DepthInputs:
-    """Depth subscriptions of a node and the pairing of its colour frames (one per activation)."""
+    """Depth subscriptions of one camera and the pairing of its colour frames (per activation).
 
-    def __init__(self, node, params: NodeParams) -> None:
+    ``camera`` is the camera's name ('' for the single unnamed camera): it prefixes the topics.
+    """
+
+    def __init__(self, node, params: NodeParams, camera: str = '') -> None:
         self._node = node
         self.buffer: DepthBuffer = DepthBuffer()
         self._info = None
@@ -34,8 +39,10 @@ class DepthInputs:
         self.unpaired = 0
         qos = input_qos(params)
         self._subscriptions = [
-            node.create_subscription(Image, 'depth/image', self._on_depth, qos),
-            node.create_subscription(CameraInfo, 'depth/camera_info', self._on_info, qos)]
+            node.create_subscription(
+                Image, camera_topic(camera, 'depth/image'), self._on_depth, qos),
+            node.create_subscription(
+                CameraInfo, camera_topic(camera, 'depth/camera_info'), self._on_info, qos)]
         self.depth_topic, self.info_topic = (s.topic_name for s in self._subscriptions)
         self._tf: Optional[TfAdapter] = None  # made when target_frame is first set
 

@@ -5,7 +5,7 @@ node's attributes (the camera streams, publishers, parameters) and run on the wo
 (``_work``) or the node's timers (``_check_input``, ``_publish_diagnostics``). Each camera's
 subscription callback only stores its newest frame (:mod:`yolact_ros.ros.cameras`); the worker
 takes the newest frame of every camera at once, segments them in one batch, and per camera pairs
-the frame with depth when ``depth.enabled``, builds its messages with
+the frame with that camera's depth when ``depth.enabled``, builds its messages with
 :func:`~yolact_ros.ros.frame_pipeline.process_frame` and publishes them under its name.
 """
 
@@ -22,6 +22,7 @@ from yolact_ros.ros.frame_pipeline import (
     segment_frames, SegmentedFrame)
 from yolact_ros.ros.frame_slot import FrameSlot
 from yolact_ros.ros.messages import build_diagnostics, build_header
+from yolact_ros.ros.node_depth import DepthInputs
 from yolact_ros.ros.node_support import describe_publishers, frame_stamp, input_qos, one_line
 from yolact_ros.ros.params import NodeParams
 from yolact_ros.ros.stats import FrameCounters
@@ -45,7 +46,7 @@ class FrameLoop:
     # ------------------------------------------------------------------ streams
 
     def _start_streams(self, params: NodeParams) -> None:
-        """Make one stream per camera (fresh counters and tracker) and subscribe to each."""
+        """Make one stream per camera (fresh counters, tracker, depth) and subscribe to each."""
         names = params.cameras or ('',)
         tracking = self._params.tracking_enabled
         self._streams = [CameraStream(
@@ -60,6 +61,8 @@ class FrameLoop:
                 msg_type, stream.topic(topic), functools.partial(self._on_image, index),
                 input_qos(params))
             stream.input_topic = stream.subscription.topic_name
+            if params.depth_enabled:
+                stream.depth = DepthInputs(self, params, stream.name)
 
     def _stop_streams(self) -> None:
         """Unsubscribe every camera and wake the worker (pending frames count as dropped)."""
@@ -140,7 +143,7 @@ class FrameLoop:
             instances=wanted['instances'], detections=wanted['detections'],
             detections_3d=wanted.get('detections_3d', False),
             markers=wanted.get('markers', False), points=wanted.get('points', False))
-        depth_inputs = self._depth
+        depth_inputs = stream.depth
         depth = depth_inputs.frame_for(msg, params) if depth_inputs is not None else None
         tracker = stream.tracker
         track = functools.partial(self._track, stream) if tracker is not None else None
@@ -209,8 +212,8 @@ class FrameLoop:
         device = str(segmenter.device) if segmenter is not None else 'none'
         for stream in self._streams:
             values = self._stream_values(stream, device)
-            if self._depth is not None:
-                values.update(self._depth.diagnostics())
+            if stream.depth is not None:
+                values.update(stream.depth.diagnostics())
             level, message = stream.counters.status(stream.slot.received)
             name = f'{self.get_name()}: segmentation' + (f' {stream.name}' if stream.name else '')
             header = build_header(self._types, self.get_clock().now().nanoseconds)
