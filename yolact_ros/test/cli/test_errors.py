@@ -59,21 +59,16 @@ def test_predict_folder_without_images(tmp_path, capfd):
     assert not out.exists()
 
 
-def test_predict_corrupt_image(tmp_path, capfd):
-    corrupt = tmp_path / 'photo.jpg'
-    corrupt.write_bytes(np.random.default_rng(0).bytes(3000))
+@pytest.mark.parametrize('name, size, seed, problem', [
+    ('photo.jpg', 3000, 0, 'cannot read image'),
+    ('clip.mp4', 5000, 1, 'cannot read video'),
+])
+def test_predict_corrupt_image_or_video(tmp_path, capfd, name, size, seed, problem):
+    corrupt = tmp_path / name
+    corrupt.write_bytes(np.random.default_rng(seed).bytes(size))
     out = tmp_path / 'out'
     code, err = run_cli(['predict', str(corrupt), '--output', str(out)], capfd)
-    assert_one_line_error(code, err, 'predict', corrupt, 'cannot read image')
-    assert not out.exists()
-
-
-def test_predict_corrupt_video(tmp_path, capfd):
-    corrupt = tmp_path / 'clip.mp4'
-    corrupt.write_bytes(np.random.default_rng(1).bytes(5000))
-    out = tmp_path / 'out'
-    code, err = run_cli(['predict', str(corrupt), '--output', str(out)], capfd)
-    assert_one_line_error(code, err, 'predict', corrupt, 'cannot read video')
+    assert_one_line_error(code, err, 'predict', corrupt, problem)
     assert not out.exists()
 
 

@@ -69,14 +69,18 @@ def test_inter_op_threads_already_fixed_are_kept_without_an_error(monkeypatch):
     assert torch.get_num_threads() == 1 and runtime.configured_threads() == 1
 
 
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (thread pools are per process); return its stdout."""
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+
+
 def test_a_fresh_process_gets_both_pools_and_a_second_call_is_harmless():
     code = ('import torch; from yolact_ros.runtime import set_threads;'
             'print(set_threads(1), torch.get_num_threads(), torch.get_num_interop_threads());'
             'torch.ones(1000, 1000) @ torch.ones(1000, 1000);'
             'print(set_threads(2), torch.get_num_threads(), torch.get_num_interop_threads())')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    assert result.stdout.split('\n')[:2] == ['1 1 1', '2 2 1']
+    assert run_python(code).split('\n')[:2] == ['1 1 1', '2 2 1']
 
 
 def test_importing_sets_nothing():
@@ -84,9 +88,7 @@ def test_importing_sets_nothing():
             'import yolact_ros.runtime as r;'
             'print(before == (torch.get_num_threads(), torch.get_num_interop_threads()),'
             ' r.configured_threads())')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    assert result.stdout.split() == ['True', 'None']
+    assert run_python(code).split() == ['True', 'None']
 
 
 @pytest.fixture(scope='module')

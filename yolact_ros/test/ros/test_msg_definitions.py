@@ -76,25 +76,17 @@ def test_embedded_definitions_equal_the_msg_files():
         assert _fields(MSG_DEFINITIONS[name]) == _fields(path.read_text()), name
 
 
-def test_vision_msgs_copy_has_upstream_type_hashes():
+@pytest.mark.parametrize('package, hashes', [
+    ('vision_msgs', UPSTREAM_VISION_MSGS_HASHES),  # the CI copy hashes as upstream's
+    ('yolact_ros_msgs', YOLACT_ROS_MSGS_HASHES),  # ours: changed only deliberately
+])
+def test_message_types_have_the_pinned_hashes(package, hashes):
     pytest.importorskip('rosbags')
     from yolact_ros.ros.msg_definitions import rosbags_typestore
 
     typestore = rosbags_typestore()
-    assert set(UPSTREAM_VISION_MSGS_HASHES) == {
-        name for name in MSG_DEFINITIONS if name.startswith('vision_msgs/')}
-    for name, expected in UPSTREAM_VISION_MSGS_HASHES.items():
-        assert typestore.hash_rihs01(name) == expected, name
-
-
-def test_yolact_ros_msgs_have_the_pinned_hashes():
-    pytest.importorskip('rosbags')
-    from yolact_ros.ros.msg_definitions import rosbags_typestore
-
-    typestore = rosbags_typestore()
-    assert set(YOLACT_ROS_MSGS_HASHES) == {
-        name for name in MSG_DEFINITIONS if name.startswith('yolact_ros_msgs/')}
-    for name, expected in YOLACT_ROS_MSGS_HASHES.items():
+    assert set(hashes) == {name for name in MSG_DEFINITIONS if name.startswith(package + '/')}
+    for name, expected in hashes.items():
         assert typestore.hash_rihs01(name) == expected, name
 
 
