@@ -75,6 +75,10 @@ class ModelConfig:
     pixel_mean_bgr: Tuple[float, float, float] = IMAGENET_MEAN_BGR
     pixel_std_bgr: Tuple[float, float, float] = IMAGENET_STD_BGR
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    # Input geometry: False squashes every image to ``input_size x input_size`` (upstream's
+    # transform; official weights need it), True scales it to fit keeping its aspect and pads
+    # the bottom/right with the mean colour (models trained so by this project).
+    letterbox: bool = False
 
     @property
     def num_classes(self) -> int:

@@ -114,7 +114,7 @@ class Segmenter:
         self._released = False
         self.preprocessor = Preprocessor(config.input_size, config.pixel_mean_bgr,
                                          config.pixel_std_bgr, device=self.device,
-                                         dtype=self.dtype)
+                                         dtype=self.dtype, letterbox=config.letterbox)
         self._postprocessor = Postprocessor(postprocess or PostprocessConfig(),
                                             mask_scorer=getattr(self.model, 'maskiou_net', None))
 
@@ -182,7 +182,8 @@ class Segmenter:
         inferred = time.perf_counter()
         sizes = [image.shape[:2] for image in images]
         per_image = self._postprocessor(
-            {key: value.float() for key, value in outputs.items()}, sizes)
+            {key: value.float() for key, value in outputs.items()}, sizes,
+            self.preprocessor.content_fractions(sizes))
         results = [self._to_detections(result, size) for result, size in zip(per_image, sizes)]
         done = time.perf_counter()
         times = StageTimes(preprocess_ms=(preprocessed - start) * 1e3,

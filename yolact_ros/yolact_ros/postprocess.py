@@ -31,13 +31,15 @@ class MaskWindows:
     masks: Tensor
 
 
-def _window_extent(occupied: Tensor, target: int) -> Tensor:
+def _window_extent(occupied: Tensor, target: int, source_extent: float) -> Tensor:
     """Output pixels ``[lo, hi)`` whose bilinear taps can reach an occupied source pixel.
 
     Args:
         occupied: ``Tensor[D, n]`` bool, source rows (or columns) holding a value above the
             threshold.
         target: output size along that axis.
+        source_extent: source pixels (``<= n``, fractional with a letterbox) that the
+            ``target`` output pixels span.
 
     Returns:
         ``Tensor[D, 2]`` int64; ``lo == hi`` where nothing is occupied.
@@ -46,7 +48,7 @@ def _window_extent(occupied: Tensor, target: int) -> Tensor:
     index = torch.arange(size, device=occupied.device)
     first = torch.where(occupied, index, size).amin(dim=1).double()
     last = torch.where(occupied, index, -1).amax(dim=1).double()
-    scale = size / target  # source pixels per output pixel (F.interpolate's scale)
+    scale = source_extent / target  # source pixels per output pixel (F.interpolate's scale)
     # Output x samples source (x + 0.5) * scale - 0.5 between taps floor() and floor() + 1: it
     # can exceed the threshold only if a tap is occupied, i.e. for source in (first - 1,
     # last + 1). One pixel of slack on each side absorbs rounding.
@@ -56,8 +58,8 @@ def _window_extent(occupied: Tensor, target: int) -> Tensor:
     return torch.where((last >= 0)[:, None], extent, torch.zeros_like(extent))
 
 
-def mask_windows(soft_masks: Tensor, image_size: Tuple[int, int],
-                 threshold: float) -> List[MaskWindows]:
+def mask_windows(soft_masks: Tensor, image_size: Tuple[int, int], threshold: float,
+                 content: Tuple[float, float] = (1.0, 1.0)) -> List[MaskWindows]:
     """Threshold masks upsampled to ``image_size``, computing only the windows they can occupy.
 
     Equal, to float rounding, to thresholding ``F.interpolate(soft_masks, image_size,
@@ -71,18 +73,21 @@ def mask_windows(soft_masks: Tensor, image_size: Tuple[int, int],
         soft_masks: ``Tensor[D, Hp, Wp]`` soft masks at prototype resolution.
         image_size: output ``(H, W)``.
         threshold: a pixel is set where the upsampled value is above this.
+        content: the fractions ``(h, w)`` of the prototype grid, from its top-left corner,
+            that hold the image (a letterboxed input; ``(1, 1)`` when squashed); only that part
+            is upsampled to ``image_size``.
 
     Returns:
         One :class:`MaskWindows` per group; detections whose masks are empty are in none.
     """
     height, width = image_size
-    proto_h, proto_w = soft_masks.shape[1:]
+    proto_h, proto_w = soft_masks.shape[1] * content[0], soft_masks.shape[2] * content[1]
     # (D, Hp, Wp) -> (D, 1, Hp, Wp), contiguous once: roi_align would copy it on every call.
     sources = soft_masks[:, None].float().contiguous()
     # A row holds a pixel above the threshold iff its maximum is (a float max is far faster
     # than a bool any() on the CPU).
-    rows = _window_extent(sources[:, 0].amax(dim=2) > threshold, height)  # (D, 2)
-    cols = _window_extent(sources[:, 0].amax(dim=1) > threshold, width)  # (D, 2)
+    rows = _window_extent(sources[:, 0].amax(dim=2) > threshold, height, proto_h)  # (D, 2)
+    cols = _window_extent(sources[:, 0].amax(dim=1) > threshold, width, proto_w)  # (D, 2)
     # The one device -> host copy of this stage: window sizes decide the output shapes.
     extents = torch.cat((rows, cols), dim=1).tolist()  # D x [y_lo, y_hi, x_lo, x_hi]
     groups: Dict[int, List[int]] = {}
@@ -152,6 +157,14 @@ def to_windowed_masks(windows: List[MaskWindows], num_masks: int,
     return WindowedMasks(tuple(image_size), origins, tuple(host_windows))
 
 
+def _inside_content(detections: Dict[str, Tensor],
+                    content: Tuple[float, float]) -> Dict[str, Tensor]:
+    """Drop detections whose box starts in a letterbox's padding: they cover no image pixel."""
+    boxes = detections['box']  # (D, 4) relative to the input
+    keep = (boxes[:, 0] < content[1]) & (boxes[:, 1] < content[0])
+    return {key: value if key == 'proto' else value[keep] for key, value in detections.items()}
+
+
 class Postprocessor:
     """Upstream's ``Detect`` + ``postprocess`` with every threshold configurable.
 
@@ -218,13 +231,15 @@ class Postprocessor:
                              'classes')
         return torch.tensor(sorted(set(self.config.classes)), device=device)
 
-    def to_image(self, detections: Dict[str, Tensor],
-                 image_size: Tuple[int, int]) -> Dict[str, Tensor]:
+    def to_image(self, detections: Dict[str, Tensor], image_size: Tuple[int, int],
+                 content: Tuple[float, float] = (1.0, 1.0)) -> Dict[str, Tensor]:
         """Scale one image's detections to pixels and build its masks.
 
         Args:
             detections: one entry of :meth:`detect`.
             image_size: source ``(H, W)``.
+            content: the input's fractions ``(h, w)`` holding the image (see
+                :meth:`~yolact_ros.preprocess.Preprocessor.content_fractions`).
 
         Returns:
             ``boxes`` ``Tensor[D, 4]`` integer pixels, ``scores``, ``classes`` and
@@ -233,6 +248,8 @@ class Postprocessor:
             host); with a mask scorer also ``mask_iou`` and ``mask_scores`` ``Tensor[D]``.
         """
         height, width = image_size
+        if content != (1.0, 1.0):
+            detections = _inside_content(detections, content)
         boxes = detections['box']
         mask_iou = detections['score'].new_zeros((0,))
         windows = []
@@ -241,16 +258,20 @@ class Postprocessor:
             if self.mask_scorer is not None:
                 mask_iou = self.predict_mask_iou(soft_masks, detections['class'])
             if self.full_upsample:
-                # (D, Hp, Wp) -> (1, D, H, W): bilinear straight to the source size, as upstream.
-                masks = F.interpolate(soft_masks[None].float(), size=(height, width),
-                                      mode='bilinear', align_corners=False)[0]
+                # (D, Hp, Wp) -> (1, D, H', W') -> (D, H, W): bilinear straight to the source
+                # size (as upstream), the letterbox's padding cut off.
+                padded = (round(height / content[0]), round(width / content[1]))
+                masks = F.interpolate(soft_masks[None].float(), size=padded, mode='bilinear',
+                                      align_corners=False)[0, :, :height, :width]
                 # One group, every window the whole image.
                 windows = [MaskWindows(indices=torch.arange(boxes.shape[0]),
                                        origins=torch.zeros((boxes.shape[0], 2),
                                                            dtype=torch.long),
                                        masks=masks > self.config.mask_threshold)]
             else:
-                windows = mask_windows(soft_masks, image_size, self.config.mask_threshold)
+                windows = mask_windows(soft_masks, image_size, self.config.mask_threshold,
+                                       content)
+        boxes = boxes / boxes.new_tensor((content[1], content[0]) * 2)  # input -> image relative
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream
@@ -277,8 +298,10 @@ class Postprocessor:
             ious = self.mask_scorer(soft_masks[:, None].to(dtype)).float()
         return ious.gather(1, classes[:, None]).squeeze(1)  # (D, K) -> (D, 1) -> (D,)
 
-    def __call__(self, outputs: Dict[str, Tensor],
-                 image_sizes: Sequence[Tuple[int, int]]) -> List[Dict[str, Tensor]]:
+    def __call__(self, outputs: Dict[str, Tensor], image_sizes: Sequence[Tuple[int, int]],
+                 contents: Optional[Sequence[Tuple[float, float]]] = None
+                 ) -> List[Dict[str, Tensor]]:
         """Run :meth:`detect` and :meth:`to_image` for a batch with these source sizes."""
-        return [self.to_image(detections, size)
-                for detections, size in zip(self.detect(outputs), image_sizes)]
+        contents = contents or [(1.0, 1.0)] * len(image_sizes)
+        return [self.to_image(detections, size, content) for detections, size, content
+                in zip(self.detect(outputs), image_sizes, contents)]

@@ -246,3 +246,26 @@ def test_imagenet_init_of_a_backbone_torchvision_lacks_is_a_clear_error(tiny_con
     with pytest.raises(CheckpointError, match='torchvision has no ImageNet weights for the '
                                               'darknet53 backbone; use --init none'):
         load_imagenet_backbone(build_model(tiny_config), 'darknet53')
+
+
+def test_a_letterbox_run_trains_on_camera_frames_and_its_model_remembers_it(tmp_path):
+    """4:3 and 16:9 images letterboxed: targets stay on the image, the weights keep the mode."""
+    from yolact_ros.data import CocoDataset, generate_dataset, resolve_dataset
+    from yolact_ros.inference import Segmenter
+
+    data = tmp_path / 'data'
+    generate_dataset(data, num_images=4, size=[(128, 96), (128, 72)], seed=0, occlusion='high')
+    model = replace(get_config('yolact_resnet18'), input_size=128, letterbox=True)
+    dataset = CocoDataset.from_spec(resolve_dataset(data, 'train'), input_size=128,
+                                    letterbox=True)
+    for index, rows in ((0, 96), (1, 72)):
+        image, target = dataset[index]
+        assert torch.all(image[:, rows:] == 0)  # the padding is the mean colour
+        assert target['masks'][:, rows:].sum() == 0
+        assert (target['boxes'][:, 3] <= rows / 128 + 1e-6).all()
+    config = TrainConfig(model=model, data=str(data), val_data=str(data),
+                         out_dir=str(tmp_path / 'run'), iterations=2, batch_size=2, lr=4e-3,
+                         init='none', checkpoint_every=2, val_every=2, workers=0, device='cpu')
+    train(config, command='yolact train --letterbox (test)')
+    segmenter = Segmenter.from_weights(tmp_path / 'run' / 'model.safetensors', device='cpu')
+    assert segmenter.config.letterbox and segmenter.preprocessor.letterbox

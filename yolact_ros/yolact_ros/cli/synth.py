@@ -2,6 +2,18 @@
 
 import argparse
 from pathlib import Path
+from typing import Tuple, Union
+
+
+def image_size(text: str) -> Union[int, Tuple[int, int]]:
+    """Parse ``S`` or ``WxH`` (argparse type)."""
+    try:
+        if 'x' in text:
+            width, height = text.split('x')
+            return int(width), int(height)
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected S or WIDTHxHEIGHT, got {text!r}') from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='output directory')
     parser.add_argument('--images', type=int, default=100, metavar='N',
                         help='number of images (default 100)')
-    parser.add_argument('--size', type=int, default=None, metavar='S',
-                        help='image side in pixels (default 384; 256 with --sequence, the '
-                        "demo model's training size)")
+    parser.add_argument('--size', type=image_size, nargs='+', default=None, metavar='S|WxH',
+                        help='image side in pixels, or WIDTHxHEIGHT; several sizes alternate '
+                        '(e.g. 256 320x240 384x216: square, 4:3 and 16:9) (default 384; 256 with '
+                        "--sequence, the demo model's training size)")
     parser.add_argument('--seed', type=int, default=0, metavar='K', help='random seed')
     parser.add_argument('--occlusion', choices=('low', 'high'), default='low',
                         help='low: 3-6 shapes, little overlap; high: 6-12 clustered shapes')
@@ -76,7 +89,12 @@ def run_sequence(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        summary = write_sequence(args.out, num_frames=args.frames, size=args.size or 256,
+        if args.size and (len(args.size) > 1 or not isinstance(args.size[0], int)):
+            print(f'error: --sequence takes one square --size S, got {args.size}',
+                  file=sys.stderr)
+            return 2
+        summary = write_sequence(args.out, num_frames=args.frames,
+                                 size=args.size[0] if args.size else 256,
                                  seed=args.seed)
     except ValueError as error:
         print(f'error: {error}', file=sys.stderr)

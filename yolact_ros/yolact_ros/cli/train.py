@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='attention with one MLP for both pooled branches (CBAM)')
     parser.add_argument('--contextual-weight', type=float, metavar='W',
                         help='weight of the contextual loss (default 0.1; 0 turns it off)')
+    parser.add_argument('--letterbox', action='store_true',
+                        help='keep the aspect ratio: scale images to fit the square input and '
+                             'pad (default: squash them, as upstream); the model remembers it')
     parser.add_argument('--input-size', type=int, metavar='S',
                         help="network input side (default: the config's)")
     parser.add_argument('--batch-size', type=int, metavar='B',
@@ -99,8 +102,8 @@ def _given(args: argparse.Namespace) -> dict:
     """Options the user gave (not left at their 'unset' default), by destination name."""
     unset = (None, False)
     names = ('config', 'data', 'val_data', 'out', 'init', 'weights', 'attention', 'shared_mlp',
-             'contextual_weight', 'input_size', 'batch_size', 'iterations', 'lr', 'lr_steps',
-             'warmup',
+             'contextual_weight', 'letterbox', 'input_size', 'batch_size', 'iterations', 'lr',
+             'lr_steps', 'warmup',
              'freeze_bn', 'sync_bn', 'no_amp', 'augment', 'no_augment', 'clip_grad',
              'checkpoint_every',
              'val_every', 'val_max_images', 'workers', 'seed', 'device', 'export_half')
@@ -132,6 +135,8 @@ def build_config(args: argparse.Namespace):
     model = get_config(args.config)
     if args.input_size is not None:
         model = replace(model, input_size=args.input_size)
+    if args.letterbox:
+        model = replace(model, letterbox=True)
     if args.attention or args.shared_mlp:
         model = model.with_attention(True, shared_mlp=args.shared_mlp)
     weights = LossWeights()

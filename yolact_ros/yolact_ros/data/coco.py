@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from yolact_ros.config import IMAGENET_MEAN_BGR, IMAGENET_STD_BGR
 from yolact_ros.data.spec import DatasetSpec
-from yolact_ros.data.transforms import Resize, Sample, to_network_input, Transform
+from yolact_ros.data.transforms import fit_to_input, Sample, to_network_input, Transform
 
 LOGGER = logging.getLogger(__name__)
 # Individual warnings logged per dataset; the rest are only counted in the summary line.
@@ -97,7 +97,7 @@ class CocoDataset(Dataset):
     ``dataset[i]`` returns ``(image, target)``:
 
     - ``image``: ``float32[3, S, S]``, ``(x - mean) / std`` in BGR then BGR -> RGB.
-    - ``target['boxes']``: ``float32[G, 4]`` x1 y1 x2 y2 relative to the image, in [0, 1].
+    - ``target['boxes']``: ``float32[G, 4]`` x1 y1 x2 y2 relative to the input, in [0, 1].
     - ``target['labels']``: ``int64[G]`` 0-based contiguous labels.
     - ``target['masks']``: ``uint8[G, S, S]`` binary.
     - ``target['crowd_boxes']``: ``float32[C, 4]`` relative, crowd regions.
@@ -106,7 +106,7 @@ class CocoDataset(Dataset):
     With ``augmentation`` (e.g. :class:`~yolact_ros.data.transforms.SSDAugmentation`) item ``i``
     is augmented with ``numpy.random.default_rng((seed, epoch, i))``: call :meth:`set_epoch` each
     epoch; the result does not depend on which worker loads it. Without, the image is only
-    resized and normalised (evaluation).
+    resized (squashed, or with ``letterbox`` scaled to fit and padded) and normalised.
 
     Attributes:
         coco: a pycocotools ``COCO`` holding the *validated* annotations (skipped ones removed).
@@ -122,7 +122,7 @@ class CocoDataset(Dataset):
                  pixel_std_bgr: Sequence[float] = IMAGENET_STD_BGR,
                  augmentation: Optional[Transform] = None,
                  class_names: Optional[Sequence[str]] = None, skip_empty: bool = False,
-                 seed: int = 0, check_files: bool = True) -> None:
+                 seed: int = 0, check_files: bool = True, letterbox: bool = False) -> None:
         from pycocotools.coco import COCO
 
         if input_size < 1:
@@ -135,7 +135,8 @@ class CocoDataset(Dataset):
         self.augmentation = augmentation
         self.seed = int(seed)
         self.epoch = 0
-        self._resize = Resize(self.input_size, min_box_size=None)
+        self._resize = fit_to_input(self.input_size, self.pixel_mean_bgr, letterbox=letterbox,
+                                    min_box_size=None)
         self.skipped: List[SkippedAnnotation] = []
 
         data = _load_json(self.annotation_file)
@@ -317,7 +318,8 @@ class CocoDataset(Dataset):
             sample = self.augmentation(sample, rng)
             if sample.height != self.input_size or sample.width != self.input_size:
                 raise ValueError(f'augmentation returned {sample.height}x{sample.width}, expected '
-                                 f'{self.input_size}x{self.input_size}; end it with Resize')
+                                 f'{self.input_size}x{self.input_size}; end it with Resize or '
+                                 'Letterbox')
         else:
             sample = self._resize(sample)
         image = to_network_input(sample.image, self.pixel_mean_bgr, self.pixel_std_bgr)

@@ -368,7 +368,22 @@ def instance_annotation(instance: Instance, *, annotation_id: int, image_id: int
     }
 
 
-def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, seed: int,
+ImageSize = Union[int, Tuple[int, int]]
+
+
+def image_sizes(size: Union[ImageSize, Sequence[ImageSize]]) -> List[Tuple[int, int]]:
+    """``S``, ``(W, H)`` or a list of them -> a list of ``(W, H)``, each side checked >= 32."""
+    if isinstance(size, int) or (isinstance(size, tuple) and len(size) == 2
+                                 and all(isinstance(v, int) for v in size)):
+        size = [size]
+    sizes = [(s, s) if isinstance(s, int) else (int(s[0]), int(s[1])) for s in size]
+    if not sizes or min(min(s) for s in sizes) < 32:
+        raise ValueError(f'image size sides must be >= 32, got {sizes}')
+    return sizes
+
+
+def generate_dataset(out_dir: Union[str, Path], *, num_images: int,
+                     size: Union[ImageSize, Sequence[ImageSize]], seed: int,
                      occlusion: str = 'low', image_format: str = 'png',
                      min_visible_pixels: int = 20, progress: bool = False) -> SynthSummary:
     """Write a COCO instances dataset of synthetic scenes.
@@ -380,7 +395,8 @@ def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, s
     Args:
         out_dir: output directory (created; existing files of the same names are overwritten).
         num_images: how many images.
-        size: image side in pixels (square images).
+        size: image side ``S`` (square images), ``(W, H)``, or a list of them: image ``i``
+            has the ``i % len``-th size (camera-shaped and square images in one set).
         seed: every byte written is a function of the arguments.
         occlusion: ``'low'`` or ``'high'`` (see :func:`random_shapes`).
         image_format: ``'png'`` (lossless) or ``'jpg'`` (smaller; masks still exact).
@@ -395,8 +411,7 @@ def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, s
 
     if num_images < 1:
         raise ValueError(f'num_images must be >= 1, got {num_images}')
-    if size < 32:
-        raise ValueError(f'size must be >= 32, got {size}')
+    sizes = image_sizes(size)
     if seed < 0:
         raise ValueError(f'seed must be >= 0, got {seed}')
     if occlusion not in OCCLUSION_LEVELS:
@@ -412,12 +427,13 @@ def generate_dataset(out_dir: Union[str, Path], *, num_images: int, size: int, s
     images, annotations = [], []
     for index in tqdm(range(num_images), desc='synth', unit='img', disable=not progress):
         rng = np.random.default_rng([seed, index])
-        scene = random_scene(rng, size, size, occlusion, min_visible_pixels=min_visible_pixels)
+        width, height = sizes[index % len(sizes)]
+        scene = random_scene(rng, height, width, occlusion, min_visible_pixels=min_visible_pixels)
         file_name = f'{index:06d}.{image_format}'
         if not cv2.imwrite(str(images_dir / file_name), scene.image, params):
             raise OSError(f'could not write {images_dir / file_name}')
         image_id = index + 1
-        images.append({'id': image_id, 'file_name': file_name, 'width': size, 'height': size})
+        images.append({'id': image_id, 'file_name': file_name, 'width': width, 'height': height})
         for instance in scene.instances:
             annotations.append(instance_annotation(
                 instance, annotation_id=len(annotations) + 1, image_id=image_id))

@@ -236,6 +236,14 @@ def resize_masks(masks: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _drop_small(sample: Sample, min_box_size: Optional[float]) -> Sample:
+    """Drop boxes whose width or height is ``<= min_box_size`` pixels (None drops nothing)."""
+    if min_box_size is None:
+        return sample
+    sides = sample.boxes[:, 2:] - sample.boxes[:, :2]
+    return sample.select((sides > min_box_size).all(axis=1))
+
+
 class Resize:
     """Resize to ``size x size`` (aspect not kept, as upstream) and drop tiny boxes.
 
@@ -254,18 +262,59 @@ class Resize:
         image = cv2.resize(sample.image, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
         resized = Sample(image, resize_masks(sample.masks, (self.size, self.size)),
                          sample.boxes * scale, sample.labels, sample.crowd)
-        if self.min_box_size is None:
-            return resized
-        sides = resized.boxes[:, 2:] - resized.boxes[:, :2]
-        return resized.select((sides > self.min_box_size).all(axis=1))
+        return _drop_small(resized, self.min_box_size)
+
+
+class Letterbox:
+    """Scale to fit ``size x size`` keeping the aspect; pad bottom/right with the mean colour.
+
+    The inverse of what :class:`~yolact_ros.preprocess.Preprocessor` does with ``letterbox``
+    (same placement, same ``(h, w)``); masks are padded with 0. Tiny boxes are dropped as by
+    :class:`Resize`.
+    """
+
+    def __init__(self, size: int, pixel_mean_bgr: Sequence[float],
+                 min_box_size: Optional[float] = 4.0) -> None:
+        if size < 1:
+            raise ValueError(f'size must be >= 1, got {size}')
+        self.size = size
+        self.mean = np.asarray(pixel_mean_bgr, np.float32)
+        self.min_box_size = min_box_size
+
+    def __call__(self, sample: Sample, rng: Optional[np.random.Generator] = None) -> Sample:
+        from yolact_ros.preprocess import letterbox_shape
+
+        height, width = letterbox_shape(sample.height, sample.width, self.size)
+        scale = np.array([width / sample.width, height / sample.height] * 2, np.float32)
+        image = np.empty((self.size, self.size, 3), np.float32)
+        image[:] = self.mean
+        image[:height, :width] = cv2.resize(sample.image, (width, height),
+                                            interpolation=cv2.INTER_LINEAR)
+        masks = np.zeros((sample.masks.shape[0], self.size, self.size), np.uint8)
+        masks[:, :height, :width] = resize_masks(sample.masks, (height, width))
+        resized = Sample(image, masks, sample.boxes * scale, sample.labels, sample.crowd)
+        return _drop_small(resized, self.min_box_size)
+
+
+def fit_to_input(size: int, pixel_mean_bgr: Sequence[float], *, letterbox: bool,
+                 min_box_size: Optional[float] = 4.0) -> Transform:
+    """Return the last step of every pipeline: :class:`Letterbox` or upstream's :class:`Resize`."""
+    if letterbox:
+        return Letterbox(size, pixel_mean_bgr, min_box_size)
+    return Resize(size, min_box_size)
 
 
 class SSDAugmentation(Compose):
-    """Upstream's training augmentation, ending at ``input_size x input_size`` pixels."""
+    """Upstream's training augmentation, ending at ``input_size x input_size`` pixels.
+
+    ``letterbox`` ends it with :class:`Letterbox` instead of upstream's squashing
+    :class:`Resize`.
+    """
 
     def __init__(self, input_size: int, pixel_mean_bgr: Sequence[float], *,
                  photometric: bool = True, expand: bool = True, crop: bool = True,
-                 mirror: bool = True, min_box_size: Optional[float] = 4.0) -> None:
+                 mirror: bool = True, min_box_size: Optional[float] = 4.0,
+                 letterbox: bool = False) -> None:
         steps = []
         if photometric:
             steps.append(PhotometricDistort())
@@ -275,7 +324,8 @@ class SSDAugmentation(Compose):
             steps.append(RandomSampleCrop())
         if mirror:
             steps.append(RandomMirror())
-        steps.append(Resize(input_size, min_box_size))
+        steps.append(fit_to_input(input_size, pixel_mean_bgr, letterbox=letterbox,
+                                  min_box_size=min_box_size))
         super().__init__(steps)
         self.input_size = input_size
 

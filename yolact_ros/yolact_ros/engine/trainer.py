@@ -116,9 +116,10 @@ def build_datasets(config: TrainConfig) -> Tuple[CocoDataset, Optional[CocoDatas
     if config.augment != 'none':
         light = config.augment == 'light'
         augmentation = SSDAugmentation(model.input_size, model.pixel_mean_bgr,
-                                       expand=not light, crop=not light)
+                                       expand=not light, crop=not light,
+                                       letterbox=model.letterbox)
     common = {'input_size': model.input_size, 'pixel_mean_bgr': model.pixel_mean_bgr,
-              'pixel_std_bgr': model.pixel_std_bgr}
+              'pixel_std_bgr': model.pixel_std_bgr, 'letterbox': model.letterbox}
     train_set = CocoDataset.from_spec(train_spec, augmentation=augmentation, skip_empty=True,
                                       seed=config.seed, **common)
     if config.val_data is not None:

@@ -47,7 +47,7 @@ def calibration_inputs(folder: Path, config: ModelConfig, *,
     if not files:
         raise ExportError(f'--calibration: no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
     preprocessor = Preprocessor(config.input_size, config.pixel_mean_bgr, config.pixel_std_bgr,
-                                device=torch.device('cpu'))
+                                device=torch.device('cpu'), letterbox=config.letterbox)
     inputs = []
     for path in files:
         image = cv2.imread(str(path))
