@@ -30,7 +30,7 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from ablation_report import evaluate_run, evaluate_weights, report
+from ablation_report import evaluate_run, evaluate_weights, interleaved_ms, report
 
 from yolact_ros.cli.common import bundled_weights
 
@@ -153,6 +153,14 @@ def main() -> int:
     # What users run today, on the same sets: the reference for "at least as good".
     reference = {'heldout': evaluate_weights(bundled_weights(), heldout,
                                              args.out / 'bundled_heldout.json')}
+    # Inference time: one network per variant (the weights differ, the work does not) and the
+    # reference, timed in turns.
+    timed = {result['variant']: Path(result['directory']) / 'model.safetensors'
+             for result in results}
+    milliseconds = interleaved_ms({**timed, 'reference': bundled_weights()})
+    for result in results:
+        result['ms_per_frame'] = milliseconds[result['variant']]
+    reference['ms_per_frame'] = milliseconds['reference']
     report(results, args.out, readme=not args.no_readme, reference=reference,
            settings={'recipe': ' '.join(RECIPE), 'context_weight': CONTEXT_WEIGHT,
                      'data': DATA, 'heldout': HELDOUT, 'threads': args.threads,

@@ -108,6 +108,28 @@ def evaluate_run(directory: Path, sets: Dict[str, Path], variant: str, seed: int
             'validation': validation_curve(directory)}
 
 
+def interleaved_ms(weights: Dict[str, Path], repeats: int = 30) -> Dict[str, float]:
+    """Return the median ms per 640x480 frame of each network, timed in turns on one frame.
+
+    In turns, every network sees the same load of a shared machine.
+    """
+    import time
+
+    from yolact_ros.data.synthetic import random_scene
+    from yolact_ros.inference import Segmenter
+
+    frame = random_scene(np.random.default_rng(0), 480, 640).image
+    segmenters = {name: Segmenter.from_weights(path, device='cpu')
+                  for name, path in weights.items()}
+    times: Dict[str, List[float]] = {name: [] for name in weights}
+    for _ in range(repeats + 2):  # the first two turns warm up
+        for name, segmenter in segmenters.items():
+            start = time.perf_counter()
+            segmenter(frame)
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: float(np.median(values[2:])) for name, values in times.items()}
+
+
 def _cell(values: List[float]) -> str:
     if len(values) == 1:
         return f'{values[0]:.3f}'
@@ -117,7 +139,7 @@ def _cell(values: List[float]) -> str:
 def table(results: List[dict], reference: Optional[dict] = None) -> str:
     """Markdown: one row per variant, mean ± sample std over seeds (n in the row)."""
     header = ['variant', 'seeds', *(label for _, _, label in COLUMNS), 's / iteration',
-              'images / s (640x480)']
+              'ms / 640x480 frame']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + ' --- |' * len(header)]
     rows = {}
     for result in results:
@@ -128,9 +150,10 @@ def table(results: List[dict], reference: Optional[dict] = None) -> str:
         cells = [_cell([run['heldout'][name][metric] for run in runs])
                  for name, metric, _ in COLUMNS]
         times = [run['seconds_per_iteration'] for run in runs if run.get('seconds_per_iteration')]
-        speed = [run['heldout']['640x480']['images_per_second'] for run in runs]
+        speed = [run['ms_per_frame'] for run in runs if run.get('ms_per_frame')]
         seeds = ', '.join(str(run['seed']) for run in runs) if 'seed' in runs[0] else '-'
-        cells += [f'{np.mean(times):.2f}' if times else '-', f'{np.mean(speed):.1f}']
+        cells += [f'{np.mean(times):.2f}' if times else '-',
+                  f'{np.mean(speed):.1f}' if speed else '-']
         lines.append(f'| {variant} | {seeds} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

@@ -1,0 +1,69 @@
+"""The ablation's own measurements: AP on heavily occluded instances, training time per iteration."""
+
+from pathlib import Path
+import sys
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / 'benchmarks'
+
+
+@pytest.fixture(scope='module')
+def report():
+    if not BENCHMARKS.is_dir():
+        pytest.skip('benchmarks/ is not beside the package (installed copy)')
+    sys.path.insert(0, str(BENCHMARKS))
+    import ablation_report
+    yield ablation_report
+    sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope='module')
+def occluded_set(tmp_path_factory):
+    """Heavily occluded synthetic scenes and their ground truth as perfect detections."""
+    from yolact_ros.data import CocoDataset, generate_dataset, resolve_dataset
+
+    out = tmp_path_factory.mktemp('occluded')
+    generate_dataset(out, num_images=6, size=128, seed=4, occlusion='high')
+    dataset = CocoDataset.from_spec(resolve_dataset(out, 'val'), input_size=32)
+    truths = [ann for ann in dataset.coco.dataset['annotations']]
+    return dataset, truths
+
+
+class Result:
+    def __init__(self, results, image_ids):
+        self.results, self.image_ids = results, image_ids
+
+
+def as_results(annotations):
+    return [{'image_id': a['image_id'], 'category_id': a['category_id'], 'score': 1.0,
+             'bbox': a['bbox'], 'segmentation': a['segmentation']} for a in annotations]
+
+
+def test_occluded_ap_counts_only_the_heavily_occluded(report, occluded_set):
+    dataset, truths = occluded_set
+    occluded = [a for a in truths if a['visible_fraction'] < report.OCCLUDED_BELOW]
+    visible = [a for a in truths if a['visible_fraction'] >= report.OCCLUDED_BELOW]
+    assert occluded and visible
+    ids = dataset.image_ids
+
+    def ap(annotations):
+        return report.occluded_ap(Result(as_results(annotations), ids), dataset.coco)
+
+    assert ap(truths) == pytest.approx(1.0)
+    assert ap(occluded) == pytest.approx(1.0)  # missing the others costs nothing
+    assert ap(visible) == pytest.approx(0.0)  # finding only them is worth nothing here
+    assert 0.2 < ap(occluded[::2] + visible) < 0.8
+    assert 'iscrowd' not in dataset.coco.dataset['annotations'][0] or not any(
+        a['iscrowd'] for a in dataset.coco.dataset['annotations'])  # the input is left alone
+
+
+def test_seconds_per_iteration_sums_resumed_sessions(report, tmp_path):
+    start = 'INFO yolact_ros.engine.trainer: data: 10 training images, 2 validation\n'
+    log = tmp_path / 'train.log'
+    log.write_text(
+        start + 'train: 0/300 [00:00<?, ?it/s]\rtrain: 100/300 [02:00<04:00, 1.2s/it]\r'
+        'train: 200/300 [04:00<02:00, 1.2s/it]\n'
+        + start + 'train: 200/300 [00:00<?, ?it/s]\rtrain: 300/300 [01:00<00:00, 0.6s/it]\n')
+    assert report.seconds_per_iteration(log) == pytest.approx((240 + 60) / 300)
+    assert report.seconds_per_iteration(tmp_path / 'missing.log') is None
