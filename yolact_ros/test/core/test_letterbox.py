@@ -21,9 +21,10 @@ from yolact_ros.preprocess import letterbox_shape, Preprocessor
 
 @pytest.fixture(scope='module')
 def bundled():
-    """Return the bundled model, squashing as it was trained, and the same network letterboxing."""
-    squash = Segmenter.from_weights(bundled_weights(), device='cpu')
-    letterbox = Segmenter(squash.model, replace(squash.config, letterbox=True), device='cpu')
+    """Return the bundled model's network squashing its input, and letterboxing it."""
+    letterbox = Segmenter.from_weights(bundled_weights(), device='cpu')
+    assert letterbox.config.letterbox  # the bundled model was trained so
+    squash = Segmenter(letterbox.model, replace(letterbox.config, letterbox=False), device='cpu')
     return squash, letterbox
 
 

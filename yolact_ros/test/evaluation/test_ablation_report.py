@@ -1,4 +1,4 @@
-"""The ablation's own measurements: AP on heavily occluded instances, training time per iteration."""
+"""The ablation's own measurements: AP on heavily occluded instances, time per iteration."""
 
 from pathlib import Path
 import sys
@@ -26,11 +26,12 @@ def occluded_set(tmp_path_factory):
     out = tmp_path_factory.mktemp('occluded')
     generate_dataset(out, num_images=6, size=128, seed=4, occlusion='high')
     dataset = CocoDataset.from_spec(resolve_dataset(out, 'val'), input_size=32)
-    truths = [ann for ann in dataset.coco.dataset['annotations']]
+    truths = list(dataset.coco.dataset['annotations'])
     return dataset, truths
 
 
 class Result:
+
     def __init__(self, results, image_ids):
         self.results, self.image_ids = results, image_ids
 

@@ -93,9 +93,10 @@ def test_classes_parameter_publishes_only_that_class(graph, node, io):
         out = wait_stamp(graph, instances, 2_000, timeout=60.0)
     finally:
         node.set_parameters([Parameter('classes', Parameter.Type.STRING_ARRAY, [])])
-    assert [i.class_name for i in out.instances] == ['circle']
+    assert out.instances and {i.class_name for i in out.instances} == {'circle'}
     (circle,) = [s for s in scene.instances if CLASS_OF[s.category_id] == 'circle']
-    assert mask_iou(decode_mask(out.instances[0].mask, 256, 256), circle.mask) >= 0.7
+    best = max(out.instances, key=lambda instance: instance.score)
+    assert mask_iou(decode_mask(best.mask, 256, 256), circle.mask) >= 0.7
 
 
 @pytest.mark.parametrize('side', [1, 2, 4])
