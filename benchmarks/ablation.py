@@ -17,8 +17,10 @@ usage:
   python benchmarks/ablation.py --parallel 2
   # some runs only (VARIANT:SEED), e.g. on another machine sharing runs/ablation
   python benchmarks/ablation.py --runs both:1 baseline:1 --no-readme
-  # the table and curves from the runs finished so far
-  python benchmarks/ablation.py --report-only
+  # the table and curves from the runs finished so far, with a reference row: the previous
+  # demo model (plain, square-trained), from git history
+  git show 11db791:weights/yolact_resnet18_synth.safetensors > runs/previous_demo.safetensors
+  python benchmarks/ablation.py --report-only --reference runs/previous_demo.safetensors
 """
 
 import argparse
@@ -31,8 +33,6 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from ablation_report import evaluate_run, evaluate_weights, interleaved_ms, report
-
-from yolact_ros.cli.common import bundled_weights
 
 REPO = Path(__file__).resolve().parents[1]
 CONTEXT_WEIGHT = 0.1
@@ -71,6 +71,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--parallel', type=int, default=1, help='training runs at once')
     parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--reference', type=Path, metavar='WEIGHTS',
+                        help='also evaluate these weights on the held-out sets (a table row)')
     parser.add_argument('--report-only', action='store_true',
                         help='train nothing: table and curves from the finished runs')
     parser.add_argument('--no-readme', action='store_true',
@@ -150,17 +152,20 @@ def main() -> int:
     heldout = {name: sets[name] for name in HELDOUT}
     results = [evaluate_run(directory, heldout, variant, seed)
                for variant, seed, directory in finished]
-    # What users run today, on the same sets: the reference for "at least as good".
-    reference = {'heldout': evaluate_weights(bundled_weights(), heldout,
-                                             args.out / 'bundled_heldout.json')}
     # Inference time: one network per variant (the weights differ, the work does not) and the
     # reference, timed in turns.
     timed = {result['variant']: Path(result['directory']) / 'model.safetensors'
              for result in results}
-    milliseconds = interleaved_ms({**timed, 'reference': bundled_weights()})
+    reference = None
+    if args.reference is not None:  # e.g. the model users ran before, on the same sets
+        reference = {'name': args.reference.name, 'heldout': evaluate_weights(
+            args.reference, heldout, args.out / f'{args.reference.stem}_heldout.json')}
+        timed['reference'] = args.reference
+    milliseconds = interleaved_ms(timed)
     for result in results:
         result['ms_per_frame'] = milliseconds[result['variant']]
-    reference['ms_per_frame'] = milliseconds['reference']
+    if reference is not None:
+        reference['ms_per_frame'] = milliseconds['reference']
     report(results, args.out, readme=not args.no_readme, reference=reference,
            settings={'recipe': ' '.join(RECIPE), 'context_weight': CONTEXT_WEIGHT,
                      'data': DATA, 'heldout': HELDOUT, 'threads': args.threads,

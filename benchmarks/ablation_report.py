@@ -145,7 +145,7 @@ def table(results: List[dict], reference: Optional[dict] = None) -> str:
     for result in results:
         rows.setdefault(result['variant'], []).append(result)
     if reference is not None:
-        rows['previous demo model (plain, square data, squashed)'] = [reference]
+        rows[f'reference: {reference["name"]}'] = [reference]
     for variant, runs in rows.items():
         cells = [_cell([run['heldout'][name][metric] for run in runs])
                  for name, metric, _ in COLUMNS]
