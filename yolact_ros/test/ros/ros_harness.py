@@ -112,6 +112,27 @@ class Graph:
                 pytest.fail(f'timed out waiting for {what}')
             time.sleep(0.01)
 
+    def call(self, client, request, what: str, timeout: float = 30.0, resend_after: float = 5.0):
+        """Return ``client``'s response to ``request``, sending it again if it seems lost.
+
+        A request sent just after ``service_is_ready()`` can be lost while DDS still matches
+        the response reader with the client (ros2/rmw_cyclonedds#74; Fast DDS too, rarely, on a
+        loaded machine); a node that does not answer still fails after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            resend = time.monotonic() + resend_after
+            while not future.done():
+                if time.monotonic() > deadline:
+                    pytest.fail(f'timed out waiting for {what}')
+                if time.monotonic() > resend:
+                    client.remove_pending_request(future)
+                    break
+                time.sleep(0.01)
+            else:
+                return future.result()
+
     def log_lines(self, name_part: str = '') -> List[str]:
         """Return the /rosout messages so far, of loggers whose name contains ``name_part``."""
         return [log.msg for log in list(self.logs) if name_part in log.name]

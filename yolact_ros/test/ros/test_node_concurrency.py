@@ -32,12 +32,11 @@ def test_services_answer_and_parameters_apply_while_configure_loads(fake_weights
         assert loading.wait(30.0)
         client = graph.node.create_client(GetState, '/slow/segment_node/get_state')
         graph.wait_for(client.service_is_ready, 'the get_state service')
+        answer = graph.call(client, GetState.Request(), 'get_state during configure')
+        assert answer.current_state.id == State.TRANSITION_STATE_CONFIGURING
         started = time.monotonic()
-        future = client.call_async(GetState.Request())
-        graph.wait_for(future.done, 'get_state during configure', timeout=5.0)
-        assert future.result().current_state.id == State.TRANSITION_STATE_CONFIGURING
         assert node.set_parameters([Parameter('score_threshold', value=0.8)])[0].successful
-        assert time.monotonic() - started < 5.0
+        assert time.monotonic() - started < 5.0  # not waiting for the load
         release.set()
         graph.wait_for(lambda: node._state_machine.current_state[0]
                        == State.PRIMARY_STATE_ACTIVE, 'autostart to finish')

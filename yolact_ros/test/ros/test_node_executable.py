@@ -4,7 +4,9 @@ import os
 from pathlib import Path
 import signal
 import subprocess
+import sys
 import time
+from typing import Optional, Tuple
 
 import _ros_gate  # noqa: F401, I100 - skips this module where rclpy cannot run
 from ament_index_python.packages import get_package_prefix
@@ -14,7 +16,8 @@ import pytest
 from rcl_interfaces.srv import GetParameters
 import yaml
 
-PACKAGE = Path(__file__).resolve().parents[2]
+LOADED = 'configured: weights'  # the node's log line once the model is loaded
+LOADING = (State.PRIMARY_STATE_UNCONFIGURED, State.TRANSITION_STATE_CONFIGURING)
 
 
 pytestmark = pytest.mark.usefixtures('ros_context')
@@ -56,9 +59,7 @@ class Process:
 def call(graph, srv_type, name, request):
     client = graph.node.create_client(srv_type, name)
     graph.wait_for(lambda: client.service_is_ready(), f'service {name}', timeout=120.0)
-    future = client.call_async(request)
-    graph.wait_for(future.done, f'response of {name}')
-    return future.result()
+    return graph.call(client, request, f'response of {name}')
 
 
 def settled_state(graph, node_name: str, timeout: float = 120.0) -> int:
@@ -95,41 +96,59 @@ def test_executable_reads_params_file_and_stops_cleanly_on_sigint(graph, executa
         process.kill()
 
 
+def state_while_loading(graph, node_name: str, process: Process) -> Tuple[Optional[int], str]:
+    """Send get_state as soon as it is discovered; return (state, '') or (None, why not).
+
+    None when the start shows nothing: discovery came after the load, or no answer within 1 s
+    (a request sent just after discovery is sometimes lost; a node that blocks its services
+    while it loads never answers in time either).
+    """
+    get_state = graph.node.create_client(GetState, f'{node_name}/get_state')
+    graph.wait_for(get_state.service_is_ready, 'the get_state service', timeout=60.0)
+    if LOADED in process.output():
+        return None, 'discovered after the model had loaded'
+    future = get_state.call_async(GetState.Request())
+    sent = time.monotonic()
+    while not future.done():
+        if time.monotonic() - sent > 1.0:
+            get_state.remove_pending_request(future)
+            return None, 'no answer within 1 s of the request'
+        time.sleep(0.01)
+    state = future.result().current_state.id
+    if state not in LOADING and LOADED in process.output():
+        return None, 'the load ended before the answer'
+    return state, ''
+
+
 def test_services_answer_while_autostart_loads_the_model(graph, executable, tmp_path):
-    """get_state and get_parameters answer at once (~1.5 s from the start), during configure."""
-    get_state = graph.node.create_client(GetState, '/boot/segment_node/get_state')
-    get_params = graph.node.create_client(GetParameters, '/boot/segment_node/get_parameters')
-    started = time.monotonic()
-    process = Process([executable, '--ros-args', '-r', '__ns:=/boot'], tmp_path / 'boot.log')
-    try:
-        graph.wait_for(get_state.service_is_ready, 'the get_state service', timeout=60.0)
-        discovered = time.monotonic() - started
-        future = get_state.call_async(GetState.Request())
-        graph.wait_for(future.done, 'the get_state answer', timeout=60.0)
-        answered = time.monotonic() - started
-        first_state = future.result().current_state.id
-        future = get_params.call_async(GetParameters.Request(names=['weights']))
-        graph.wait_for(future.done, 'the get_parameters answer', timeout=60.0)
-        assert future.result().values[0].string_value == ''
-        assert first_state in (State.PRIMARY_STATE_UNCONFIGURED,
-                               State.TRANSITION_STATE_CONFIGURING), process.output()
-        # DDS discovery alone sometimes takes 3-4 s on a loaded 2-core machine; the node's
-        # part is the answer once discovered (before this change: ACTIVE, after ~6 s).
-        assert answered - discovered < 1.0, (
-            f'get_state answered {answered:.2f} s after the start, '
-            f'{answered - discovered:.2f} s after its discovery')
-        deadline = time.monotonic() + 120.0
-        while True:  # autostart still finishes
-            future = get_state.call_async(GetState.Request())
-            graph.wait_for(future.done, 'the get_state answer')
-            if future.result().current_state.id == State.PRIMARY_STATE_ACTIVE:
-                break
-            assert time.monotonic() < deadline, process.output()
-            time.sleep(0.1)
-        assert 'bundled demo model' in process.output()
-        assert process.interrupt() == 0, process.output()
-    finally:
-        process.kill()
+    """get_state and get_parameters answer within 1 s while autostart loads the model (~3 s).
+
+    On a loaded 2-core machine DDS discovery alone sometimes outlasts the load, and a request
+    sent just after discovery is sometimes lost: such a start shows nothing, and the node is
+    started again, up to 3 times. A node that answers only once loaded fails all three.
+    """
+    outcomes = []
+    for attempt in range(3):
+        namespace = f'/boot{attempt}'
+        process = Process([executable, '--ros-args', '-r', f'__ns:={namespace}'],
+                          tmp_path / f'boot{attempt}.log')
+        try:
+            state, why_not = state_while_loading(graph, f'{namespace}/segment_node', process)
+            if state is None:
+                outcomes.append(why_not)
+                continue
+            assert state in LOADING, process.output()
+            values = call(graph, GetParameters, f'{namespace}/segment_node/get_parameters',
+                          GetParameters.Request(names=['weights'])).values
+            assert values[0].string_value == ''
+            # autostart still finishes
+            assert settled_state(graph, f'{namespace}/segment_node') == State.PRIMARY_STATE_ACTIVE
+            assert 'bundled demo model' in process.output()
+            assert process.interrupt() == 0, process.output()
+            return
+        finally:
+            process.kill()
+    pytest.fail(f'no start answered get_state while loading: {outcomes}')
 
 
 @pytest.mark.parametrize('when,log_text', [
@@ -151,3 +170,31 @@ def test_ctrl_c_exits_0_without_a_traceback(graph, executable, tmp_path, when, l
         assert 'Traceback' not in output and 'KeyboardInterrupt' not in output, output
     finally:
         process.kill()
+
+
+@pytest.fixture
+def busy_cores():
+    """Two processes spinning on the CPU while the test runs (a robot's busy computer)."""
+    spinners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(2)]
+    yield
+    for spinner in spinners:
+        spinner.kill()
+        spinner.wait()
+
+
+def test_ctrl_c_on_busy_cores_exits_0(graph, executable, tmp_path, busy_cores):
+    """Eight starts, each asked its state every 0.1 s and given Ctrl-C once active: all exit 0.
+
+    rclpy's signal thread triggers the executor's SIGINT guard condition; a teardown that freed
+    it first crashed the node (SIGSEGV in rcl_trigger_guard_condition) when that thread ran
+    late on busy cores: 4 of 30 such Ctrl-C before the fix, failing this test one run in three.
+    """
+    for index in range(8):
+        namespace = f'/busy{index}'
+        process = Process([executable, '--ros-args', '-r', f'__ns:={namespace}'],
+                          tmp_path / f'busy{index}.log')
+        try:
+            assert settled_state(graph, f'{namespace}/segment_node') == State.PRIMARY_STATE_ACTIVE
+            assert process.interrupt() == 0, (index, process.output())
+        finally:
+            process.kill()

@@ -222,9 +222,7 @@ def set_parameters_service(graph, ns, values):
         else:
             pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
         request.parameters.append(ParameterMsg(name=name, value=pv))
-    future = client.call_async(request)
-    graph.wait_for(future.done, 'set_parameters response')
-    return future.result().results
+    return graph.call(client, request, 'set_parameters response').results
 
 
 def test_dynamic_parameters_accepted_and_rejected(graph, fake_weights):
@@ -278,17 +276,14 @@ def test_dynamic_parameters_accepted_and_rejected(graph, fake_weights):
 def lifecycle_call(graph, ns, transition_id):
     client = graph.node.create_client(ChangeState, f'{ns}/segment_node/change_state')
     assert client.wait_for_service(timeout_sec=10.0)
-    future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-    graph.wait_for(future.done, 'change_state response')
-    return future.result().success
+    request = ChangeState.Request(transition=Transition(id=transition_id))
+    return graph.call(client, request, 'change_state response').success
 
 
 def lifecycle_state(graph, ns):
     client = graph.node.create_client(GetState, f'{ns}/segment_node/get_state')
     assert client.wait_for_service(timeout_sec=10.0)
-    future = client.call_async(GetState.Request())
-    graph.wait_for(future.done, 'get_state response')
-    return future.result().current_state.id
+    return graph.call(client, GetState.Request(), 'get_state response').current_state.id
 
 
 def test_lifecycle_through_the_services(graph, fake_weights, tmp_path):

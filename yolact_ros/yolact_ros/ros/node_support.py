@@ -13,6 +13,7 @@ from rcl_interfaces.msg import (
 import rclpy
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import uninstall_signal_handlers
 
 from yolact_ros.ros.params import NodeParams, ParamSpec
 
@@ -112,6 +113,11 @@ def logged_transition(callback: Callable) -> Callable:
 def teardown(executor: Optional[Any], node: Optional[Any]) -> None:
     """Stop the executor, destroy the node and shut rclpy down, whatever interrupts it."""
     try:
+        # First stop rclpy's signal thread (it joins): on Ctrl-C it triggers the executor's
+        # SIGINT guard condition, which executor.shutdown() frees, and a trigger racing the
+        # free crashed the node (SIGSEGV in rcl_trigger_guard_condition; 4 Ctrl-C in 30 on busy
+        # cores).
+        uninstall_signal_handlers()
         if executor is not None:
             executor.shutdown()
         if node is not None:
