@@ -166,6 +166,15 @@ def test_output_folder_that_is_a_file(image, tiny_weights, tmp_path, capfd):
     assert_one_line_error(code, err, 'predict', out)
 
 
+def test_export_output_under_a_file(tiny_weights, tmp_path, capfd):
+    blocker = tmp_path / 'models'
+    blocker.write_text('a file where the output folder should go')
+    output = blocker / 'net.onnx'
+    code, err = run_cli(['export', '--weights', str(tiny_weights), '--output', str(output),
+                         '--device', 'cpu'], capfd)
+    assert_one_line_error(code, err, 'export', output, 'cannot create its folder')
+
+
 def test_verbose_adds_the_traceback(tmp_path):
     weights = tmp_path / 'x.pth'
     weights.write_text('hello')

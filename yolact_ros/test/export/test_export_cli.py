@@ -28,6 +28,27 @@ def test_onnx_export_prints_its_parity_with_eager_torch(tiny_weights, tmp_path, 
     assert config.class_names == ('circle', 'square', 'ring')
 
 
+@pytest.mark.parametrize('export_format,written', [('onnx', ['tiny.onnx']),
+                                                   ('openvino', ['tiny.bin', 'tiny.onnx',
+                                                                 'tiny.xml'])])
+def test_output_folder_gets_the_default_name(tiny_weights, tmp_path, capsys, export_format,
+                                             written):
+    """--output DIR (an existing folder) writes DIR/<weights name>.<format>, like cp."""
+    folder = tmp_path / 'models'
+    folder.mkdir()
+    assert main(['export', '--weights', str(tiny_weights), '--format', export_format,
+                 '--output', str(folder), '--device', 'cpu']) == 0
+    assert sorted(path.name for path in folder.iterdir()) == written
+    assert f'wrote {folder / written[-1]}' in capsys.readouterr().out
+
+
+def test_output_in_a_new_folder_creates_it(tiny_weights, tmp_path):
+    output = tmp_path / 'new' / 'deeper' / 'net.onnx'
+    assert main(['export', '--weights', str(tiny_weights), '--output', str(output),
+                 '--device', 'cpu']) == 0
+    assert read_metadata(output)[0].class_names == ('circle', 'square', 'ring')
+
+
 @pytest.mark.filterwarnings('ignore::FutureWarning')  # torch.jit.load is deprecated
 def test_torchscript_export_reloads_with_identical_outputs(tiny_weights, tmp_path, capsys):
     output = tmp_path / 'net.pt'

@@ -3,6 +3,7 @@
 import argparse
 import logging
 from pathlib import Path
+from typing import Optional
 
 from yolact_ros.cli import CommandError
 from yolact_ros.cli.common import check_config, is_bundled, resolve_weights
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         '+ .bin, from the ONNX file written beside it) or engine (TensorRT, '
                         'built for this GPU)')
     parser.add_argument('--output', type=Path, default=None,
-                        help='destination (default: beside the weights, named after them, '
+                        help='destination file or existing folder (default: beside the '
+                        'weights, named after them, '
                         '.onnx / .pt / .xml / .engine; for the bundled demo model, in '
                         './exports/)')
     parser.add_argument('--int8', action='store_true',
@@ -59,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
     weights = resolve_weights(args.weights)
     check_config(args.config)
-    output = args.output or default_output(weights, args.export_format, int8=args.int8)
     if args.int8 and (args.export_format != 'openvino' or args.calibration is None):
         raise CommandError('--int8 needs --format openvino and --calibration DIR (images)')
     if args.calibration_images < 1:
         raise CommandError(f'--calibration-images must be >= 1, got {args.calibration_images}')
+    output = output_path(args.output, weights, args.export_format, int8=args.int8)
     if args.weights is None:
         logging.getLogger(__name__).info('no --weights given: exporting the bundled demo '
                                          'model %s', weights)
@@ -127,6 +129,23 @@ def export_ir(args: argparse.Namespace, model, onnx_path: Path, output: Path) ->
     precision = f'int8, calibrated on {len(inputs)} images' if args.int8 else 'fp32'
     print(f'wrote {output} and {output.with_suffix(".bin")} (OpenVINO IR, {precision}); max '
           f'abs error vs eager torch: {parity}')
+
+
+def output_path(output: Optional[Path], weights: Path, export_format: str, *,
+                int8: bool = False) -> Path:
+    """Return the file to write, having created its folder.
+
+    That is ``output``, the default name inside it if it is a folder, or :func:`default_output`.
+    """
+    if output is None:
+        output = default_output(weights, export_format, int8=int8)
+    elif output.is_dir():
+        output = output / default_output(weights, export_format, int8=int8).name
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f'--output {output}: cannot create its folder ({error.strerror})')
+    return output
 
 
 def default_output(weights: Path, export_format: str, *, int8: bool = False) -> Path:
