@@ -271,7 +271,8 @@ class Postprocessor:
             else:
                 windows = mask_windows(soft_masks, image_size, self.config.mask_threshold,
                                        content)
-        boxes = boxes / boxes.new_tensor((content[1], content[0]) * 2)  # input -> image relative
+        if content != (1.0, 1.0):  # letterbox: input -> image relative (no work when squashed)
+            boxes = boxes / boxes.new_tensor((content[1], content[0]) * 2)
         x1, x2 = sanitize_coordinates(boxes[:, 0], boxes[:, 2], width)
         y1, y2 = sanitize_coordinates(boxes[:, 1], boxes[:, 3], height)
         pixel_boxes = torch.stack((x1, y1, x2, y2), dim=1).long()  # truncation, as upstream
