@@ -131,7 +131,7 @@ def main() -> int:
     """Run the comparison; exit 1 if a difference exceeds the tolerance."""
     from yolact_ros.data.coco import CocoDataset
     from yolact_ros.data.spec import resolve_dataset
-    from yolact_ros.data.synthetic import generate_dataset
+    from yolact_ros.data.synthetic_dataset import generate_dataset
     from yolact_ros.evaluation import evaluate_results, evaluate_segmenter
 
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

@@ -58,7 +58,7 @@ def worker(backend: str, setting: str, frames: int, cache_dir: str) -> None:
     """Load the demo model with ``setting`` threads; run one frame per line read on stdin."""
     import torch
 
-    from yolact_ros.data.synthetic import synthetic_video_frames
+    from yolact_ros.data.synthetic_sequence import synthetic_video_frames
     from yolact_ros.runtime import set_threads
     from yolact_ros.weights import demo_weights
 

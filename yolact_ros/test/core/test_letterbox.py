@@ -12,7 +12,8 @@ import torch
 
 from yolact_ros.cli.common import bundled_weights
 from yolact_ros.config import PostprocessConfig
-from yolact_ros.data.synthetic import generate_dataset, random_scene
+from yolact_ros.data.synthetic import random_scene
+from yolact_ros.data.synthetic_dataset import generate_dataset
 from yolact_ros.data.transforms import Letterbox, Sample
 from yolact_ros.inference import Segmenter
 from yolact_ros.postprocess import paste_masks, Postprocessor

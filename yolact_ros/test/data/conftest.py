@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from yolact_ros.data.synthetic import generate_dataset
+from yolact_ros.data.synthetic_dataset import generate_dataset
 
 SYNTH_ARGS = {'num_images': 4, 'size': 96, 'seed': 3, 'occlusion': 'high'}
 

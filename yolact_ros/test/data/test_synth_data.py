@@ -9,9 +9,9 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 import pytest
 
-from yolact_ros.data.synthetic import (
-    CATEGORY_IDS, compose_scene, generate_dataset, instance_annotation, random_scene,
-    ShapeSpec, synthetic_video_frames, write_synthetic_video)
+from yolact_ros.data.synthetic import CATEGORY_IDS, compose_scene, random_scene, ShapeSpec
+from yolact_ros.data.synthetic_dataset import generate_dataset, instance_annotation
+from yolact_ros.data.synthetic_sequence import synthetic_video_frames, write_synthetic_video
 
 
 def _files(root: Path) -> dict:

@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope='session')
 def eval_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a directory holding a 6-image, 96 px synthetic dataset (seed 5, high occlusion)."""
-    from yolact_ros.data.synthetic import generate_dataset
+    from yolact_ros.data.synthetic_dataset import generate_dataset
 
     out = tmp_path_factory.mktemp('eval_synth')
     generate_dataset(out, num_images=6, size=96, seed=5, occlusion='high')

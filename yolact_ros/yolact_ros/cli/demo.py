@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from yolact_ros.cli.common import announce_bundled, apply_threads, resolve_weights
     from yolact_ros.cli.predict import InputError, segment_video
     from yolact_ros.config import PostprocessConfig
-    from yolact_ros.data.synthetic import write_synthetic_video
+    from yolact_ros.data.synthetic_sequence import write_synthetic_video
     from yolact_ros.inference import Segmenter
 
     if args.frames < 1:
@@ -106,7 +106,9 @@ def demo_ground_truth(frames: int):
 
     from pycocotools.coco import COCO
 
-    from yolact_ros.data.synthetic import CATEGORIES, instance_annotation, synthetic_video_frames
+    from yolact_ros.data.synthetic import CATEGORIES
+    from yolact_ros.data.synthetic_dataset import instance_annotation
+    from yolact_ros.data.synthetic_sequence import synthetic_video_frames
 
     images, annotations = [], []
     for index, scene in enumerate(synthetic_video_frames(frames, VIDEO_SIZE, VIDEO_SEED)):

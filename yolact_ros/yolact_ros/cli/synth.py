@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print a summary; return the exit code."""
     import sys
 
-    from yolact_ros.data.synthetic import generate_dataset
+    from yolact_ros.data.synthetic_dataset import generate_dataset
 
     if args.sequence:
         return run_sequence(args)

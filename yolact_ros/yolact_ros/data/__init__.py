@@ -3,8 +3,9 @@
 from yolact_ros.data.coco import CocoDataset, collate, SkippedAnnotation
 from yolact_ros.data.spec import DatasetSpec, load_spec, resolve_dataset
 from yolact_ros.data.synthetic import (
-    CATEGORY_IDS as SYNTH_CATEGORY_IDS, CLASS_NAMES as SYNTH_CLASS_NAMES, generate_dataset,
-    synthetic_video_frames, write_synthetic_video)
+    CATEGORY_IDS as SYNTH_CATEGORY_IDS, CLASS_NAMES as SYNTH_CLASS_NAMES)
+from yolact_ros.data.synthetic_dataset import generate_dataset
+from yolact_ros.data.synthetic_sequence import synthetic_video_frames, write_synthetic_video
 from yolact_ros.data.transforms import Sample, SSDAugmentation, to_network_input
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""Synthetic tracking sequences: shapes that move, cross, occlude, enter and leave.
+"""Moving synthetic scenes: tracking sequences and demo videos.
+
+Tracking sequences: shapes that move, cross, occlude, enter and leave.
 
 The scenes are those of :mod:`yolact_ros.data.synthetic` (the same backgrounds, shapes, textures
 and pixel noise the bundled demo model was trained on, at its training size of 256 px), now
@@ -10,6 +12,10 @@ object's track id (from 1, never reused), class and *visible* mask (hidden parts
 objects with fewer than ``min_visible_pixels`` visible pixels are not annotated in that frame.
 
 A sequence is a pure function of its arguments (``numpy.random.default_rng([seed, 1 << 21])``).
+
+Demo videos (:func:`synthetic_video_frames`, :func:`write_synthetic_video`): shapes drifting,
+bouncing off the edges and rotating over one cluttered background, for ``yolact demo`` and the
+benchmarks.
 """
 
 from dataclasses import dataclass, replace
@@ -17,11 +23,13 @@ import json
 from pathlib import Path
 from typing import Iterator, List, Tuple, Union
 
+import cv2
 import numpy as np
 
 from yolact_ros.data.synthetic import (
-    CATEGORIES, compose_scene, Instance, instance_annotation, random_background, random_shape,
-    ShapeSpec, write_text)
+    CATEGORIES, compose_scene, Instance, random_background, random_shape, random_shapes, Scene,
+    ShapeSpec)
+from yolact_ros.data.synthetic_dataset import instance_annotation, write_text
 
 SPEED_RANGE = (1.0, 3.0)  # pixels per frame, at 256 px (30-90 px/s at 30 Hz)
 RADIUS_RANGE = (0.07, 0.18)  # of the image side, as the training scenes
@@ -200,3 +208,76 @@ def write_sequence(out_dir: Union[str, Path], *, num_frames: int, size: int = 25
     return SequenceSummary(frames=num_frames, tracks=len(track_ids), boxes=len(lines),
                            occluded_boxes=int(occluded), max_visible=max_visible,
                            gt_json=gt_json, gt_txt=gt_txt)
+
+
+def synthetic_video_frames(num_frames: int, size: Union[int, Tuple[int, int]],
+                           seed: int) -> Iterator[Scene]:
+    """Yield the scenes of a short video: shapes drifting, bouncing and rotating over clutter.
+
+    Args:
+        num_frames: number of frames.
+        size: ``S`` for ``S x S`` frames, or ``(width, height)``.
+        seed: the video is a function of the arguments.
+
+    Yields:
+        One :class:`Scene` per frame (the image and its ground truth).
+    """
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if num_frames < 1:
+        raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+    if min(width, height) < 32:
+        raise ValueError(f'frame sides must be >= 32, got {width}x{height}')
+    rng = np.random.default_rng([seed, 1 << 20])
+    background = random_background(rng, height, width)
+    shapes = random_shapes(rng, height, width, 'low')
+    side = min(width, height)
+    velocities = rng.uniform(-0.015, 0.015, size=(len(shapes), 2)) * side
+    spins = rng.uniform(-4.0, 4.0, size=len(shapes))
+    for _ in range(num_frames):
+        yield compose_scene(background, shapes, noise_sigma=3.0, rng=rng)
+        moved = []
+        for index, shape in enumerate(shapes):
+            x, y = shape.center[0] + velocities[index, 0], shape.center[1] + velocities[index, 1]
+            if not 0 <= x < width:
+                velocities[index, 0] *= -1
+                x = float(np.clip(x, 0, width - 1))
+            if not 0 <= y < height:
+                velocities[index, 1] *= -1
+                y = float(np.clip(y, 0, height - 1))
+            moved.append(_replace_pose(shape, (x, y), shape.angle + spins[index]))
+        shapes = moved
+
+
+def _replace_pose(shape: ShapeSpec, center: Tuple[float, float], angle: float) -> ShapeSpec:
+    """Return ``shape`` moved to ``center`` and rotated to ``angle`` degrees."""
+    return replace(shape, center=(float(center[0]), float(center[1])), angle=float(angle % 360))
+
+
+def write_synthetic_video(path: Union[str, Path], frames: int = 60,
+                          size: Union[int, Tuple[int, int]] = (640, 480), seed: int = 0,
+                          fps: float = 10.0) -> Path:
+    """Render :func:`synthetic_video_frames` to a video file.
+
+    The codec follows the suffix: ``.avi`` uses MJPG, ``.mp4`` uses mp4v (both work with the
+    opencv-python wheels).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    codecs = {'.avi': 'MJPG', '.mp4': 'mp4v'}
+    suffix = path.suffix.lower()
+    if suffix not in codecs:
+        raise ValueError(f'{path}: video suffix must be one of {sorted(codecs)}')
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codecs[suffix]), float(fps),
+                             (width, height))
+    if not writer.isOpened():
+        raise OSError(f'{path}: OpenCV could not open a {codecs[suffix]} video writer')
+    try:
+        for scene in synthetic_video_frames(frames, (width, height), seed):
+            writer.write(scene.image)
+    finally:
+        writer.release()
+    return path
