@@ -6,6 +6,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from ros_harness import FakeSegmenter, stamped
 from sensor_msgs.msg import Image
 from test_image_conversion import encode
+from vision_msgs.msg import Detection2DArray
+from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.ros.node import SegmentNode
 
@@ -55,3 +57,9 @@ def publisher(graph, topic, msg_type=Image, qos=RELIABLE):
     pub = graph.node.create_publisher(msg_type, topic, qos)
     graph.wait_for(lambda: pub.get_subscription_count() > 0, f'a subscriber on {topic}')
     return pub
+
+
+def collect_outputs(graph, namespace):
+    """Return the lists the node's ``instances`` and ``detections`` messages are appended to."""
+    return (graph.collect(InstanceArray, f'{namespace}/instances'),
+            graph.collect(Detection2DArray, f'{namespace}/detections'))

@@ -7,7 +7,7 @@ tested with the real model in test_node_real_model.py).
 import _ros_gate  # noqa: F401, I100 - skips this module where rclpy cannot run
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_helpers import image_msg, LATCHED, make_node, publisher
+from node_helpers import collect_outputs, image_msg, LATCHED, make_node, publisher
 import numpy as np
 import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg
@@ -16,7 +16,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from ros_harness import CLASS_NAMES, FakeSegmenter, stamp_ns, wait_stamp
 from test_image_conversion import _pattern_image
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import LabelInfo
 from yolact_ros_msgs.msg import InstanceArray
 
 from yolact_ros.ros import node as node_module
@@ -44,8 +44,7 @@ def set_parameters_service(graph, ns, values):
 def test_dynamic_parameters_accepted_and_rejected(graph, fake_weights):
     segmenter = FakeSegmenter()
     node, ns = make_node(graph, fake_weights, segmenter)
-    instances = graph.collect(InstanceArray, f'{ns}/instances')
-    detections = graph.collect(Detection2DArray, f'{ns}/detections')
+    instances, detections = collect_outputs(graph, ns)
     pub = publisher(graph, f'{ns}/image')
     image = _pattern_image()
 

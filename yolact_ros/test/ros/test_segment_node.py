@@ -12,7 +12,7 @@ import tracemalloc
 import _ros_gate  # noqa: F401, I100 - skips this module where rclpy cannot run
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from node_helpers import fresh_namespace, image_msg, make_node, publisher
+from node_helpers import collect_outputs, fresh_namespace, image_msg, make_node, publisher
 import numpy as np
 import pytest
 import rclpy
@@ -32,8 +32,7 @@ pytestmark = pytest.mark.usefixtures('ros_context')
 def test_every_encoding_gives_outputs_with_the_input_header(graph, fake_weights):
     segmenter = FakeSegmenter()
     node, ns = make_node(graph, fake_weights, segmenter)
-    instances = graph.collect(InstanceArray, f'{ns}/instances')
-    detections = graph.collect(Detection2DArray, f'{ns}/detections')
+    instances, detections = collect_outputs(graph, ns)
     pub = publisher(graph, f'{ns}/image')
     cases = [(e, _pattern_image(), False) for e in EXACT]
     cases += [(e, BGR, False) for e in SUPPORTED_ENCODINGS if e.startswith('bayer_')]
