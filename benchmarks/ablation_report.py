@@ -164,7 +164,7 @@ def plot(results: List[dict], path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    variants = sorted({r['variant'] for r in results})
+    variants = list(dict.fromkeys(r['variant'] for r in results))  # the table's order
     colours = dict(zip(variants, ('#1f77b4', '#d62728', '#2ca02c', '#9467bd')))
     figure, (curves, bars) = plt.subplots(1, 2, figsize=(14, 4.5),
                                           gridspec_kw={'width_ratios': [1, 1.6]})
