@@ -175,6 +175,14 @@ def test_export_output_under_a_file(tiny_weights, tmp_path, capfd):
     assert_one_line_error(code, err, 'export', output, 'cannot create its folder')
 
 
+def test_export_openvino_output_not_xml(tiny_weights, tmp_path, capfd):
+    output = tmp_path / 'model'
+    code, err = run_cli(['export', '--weights', str(tiny_weights), '--format', 'openvino',
+                         '--output', str(output), '--device', 'cpu'], capfd)
+    assert_one_line_error(code, err, 'export', output, 'give a .xml file or a folder')
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_verbose_adds_the_traceback(tmp_path):
     weights = tmp_path / 'x.pth'
     weights.write_text('hello')

@@ -42,6 +42,13 @@ def test_output_folder_gets_the_default_name(tiny_weights, tmp_path, capsys, exp
     assert f'wrote {folder / written[-1]}' in capsys.readouterr().out
 
 
+def test_output_with_a_trailing_slash_is_a_new_folder(tiny_weights, tmp_path):
+    folder = tmp_path / 'exports'
+    assert main(['export', '--weights', str(tiny_weights), '--format', 'openvino',
+                 '--output', f'{folder}/', '--device', 'cpu']) == 0
+    assert (folder / 'tiny.xml').is_file() and (folder / 'tiny.bin').is_file()
+
+
 def test_output_in_a_new_folder_creates_it(tiny_weights, tmp_path):
     output = tmp_path / 'new' / 'deeper' / 'net.onnx'
     assert main(['export', '--weights', str(tiny_weights), '--output', str(output),

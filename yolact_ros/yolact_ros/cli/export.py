@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         default='onnx', help='onnx (default), torchscript, openvino (IR: .xml '
                         '+ .bin, from the ONNX file written beside it) or engine (TensorRT, '
                         'built for this GPU)')
-    parser.add_argument('--output', type=Path, default=None,
+    parser.add_argument('--output', default=None, metavar='PATH',
                         help='destination file or existing folder (default: beside the '
                         'weights, named after them, '
                         '.onnx / .pt / .xml / .engine; for the bundled demo model, in '
@@ -131,21 +132,28 @@ def export_ir(args: argparse.Namespace, model, onnx_path: Path, output: Path) ->
           f'abs error vs eager torch: {parity}')
 
 
-def output_path(output: Optional[Path], weights: Path, export_format: str, *,
+def output_path(output: Optional[str], weights: Path, export_format: str, *,
                 int8: bool = False) -> Path:
     """Return the file to write, having created its folder.
 
-    That is ``output``, the default name inside it if it is a folder, or :func:`default_output`.
+    That is ``output``; the default name inside it if it is a folder (existing, or written with
+    a trailing slash); :func:`default_output` without it.
     """
+    default = default_output(weights, export_format, int8=int8)
     if output is None:
-        output = default_output(weights, export_format, int8=int8)
-    elif output.is_dir():
-        output = output / default_output(weights, export_format, int8=int8).name
+        path = default
+    elif output.endswith(('/', os.sep)) or Path(output).is_dir():
+        path = Path(output) / default.name
+    else:
+        path = Path(output)
+    if export_format == 'openvino' and path.suffix.lower() != '.xml':
+        raise CommandError(f'--output {output}: an OpenVINO IR is written as NAME.xml and '
+                           'NAME.bin: give a .xml file or a folder')
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CommandError(f'--output {output}: cannot create its folder ({error.strerror})')
-    return output
+        raise CommandError(f'--output {path}: cannot create its folder ({error.strerror})')
+    return path
 
 
 def default_output(weights: Path, export_format: str, *, int8: bool = False) -> Path:
