@@ -31,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         '+ .bin, from the ONNX file written beside it) or engine (TensorRT, '
                         'built for this GPU)')
     parser.add_argument('--output', default=None, metavar='PATH',
-                        help='destination file or existing folder (default: beside the '
-                        'weights, named after them, '
-                        '.onnx / .pt / .xml / .engine; for the bundled demo model, in '
-                        './exports/)')
+                        help='destination file, or a folder (existing, or ending in /) to '
+                        'write it in under the default name (default: beside the weights, '
+                        'named after them, .onnx / .pt / .xml / .engine; for the bundled demo '
+                        'model, in ./exports/)')
     parser.add_argument('--int8', action='store_true',
                         help='openvino: int8 post-training quantisation (NNCF), calibrated on '
                         '--calibration')
