@@ -112,9 +112,13 @@ def latest_checkpoint(directory: Path) -> Optional[Path]:
     return checkpoints[-1] if checkpoints else None
 
 
-def train(args: argparse.Namespace, sets: Dict[str, Path], variant: str, seed: int) -> Path:
-    """Train one run to the end (resuming it if it was stopped); return its weights."""
-    directory = run_dir(args.out, variant, seed)
+def train(args: argparse.Namespace, sets: Dict[str, Path], directory: Path,
+          switches: List[str], seed: int) -> Path:
+    """Train one run of the recipe plus ``switches`` to the end (resuming it); return its weights.
+
+    ``args`` gives ``device`` and ``threads``.
+    """
+    label = f'{directory.name} (seed {seed})'
     weights = directory / 'model.safetensors'
     if weights.is_file():
         return weights
@@ -126,15 +130,15 @@ def train(args: argparse.Namespace, sets: Dict[str, Path], variant: str, seed: i
     else:
         command += [*RECIPE, '--data', str(sets['train']), '--val-data', str(sets['val']),
                     '--seed', str(seed), '--device', args.device, '--out', str(directory),
-                    *VARIANTS[variant]]
+                    *switches]
     environment = {**os.environ, 'OMP_NUM_THREADS': str(args.threads)}
-    print(f'{variant} seed {seed}: {"resuming " + checkpoint.name if checkpoint else "started"}'
+    print(f'{label}: {"resuming " + checkpoint.name if checkpoint else "started"}'
           f' (log: {directory / "train.log"})', flush=True)
     with open(directory / 'train.log', 'a') as log:
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     if code != 0 or not weights.is_file():
-        raise RuntimeError(f'{variant} seed {seed} stopped ({code}); see {directory}/train.log')
-    print(f'{variant} seed {seed}: trained', flush=True)
+        raise RuntimeError(f'{label} stopped ({code}); see {directory}/train.log')
+    print(f'{label}: trained', flush=True)
     return weights
 
 
@@ -144,7 +148,8 @@ def main() -> int:
     sets = make_sets(args.out)
     if not args.report_only:
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(lambda run: train(args, sets, *run), args.runs))
+            list(pool.map(lambda run: train(args, sets, run_dir(args.out, *run),
+                                            VARIANTS[run[0]], run[1]), args.runs))
     finished: List[Tuple[str, int, Path]] = [
         (variant, seed, run_dir(args.out, variant, seed)) for variant in VARIANTS
         for seed in range(100)

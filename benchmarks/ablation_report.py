@@ -195,14 +195,14 @@ def plot(results: List[dict], path: Path) -> None:
     plt.close(figure)
 
 
-def write_readme(section: str) -> None:
-    """Replace the text between the ablation markers of training/README.md."""
+def write_readme(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between the markers ``begin`` and ``end`` of training/README.md."""
     text = README.read_text(encoding='utf-8')
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f'{README} lacks the markers {BEGIN} ... {END}')
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f'{head}{BEGIN}\n{section}\n{END}{tail}', encoding='utf-8')
+    if begin not in text or end not in text:
+        raise SystemExit(f'{README} lacks the markers {begin} ... {end}')
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    README.write_text(f'{head}{begin}\n{section}\n{end}{tail}', encoding='utf-8')
 
 
 def report(results: List[dict], out: Path, *, readme: bool, settings: dict,

@@ -195,3 +195,23 @@ def test_verbose_adds_the_traceback(tmp_path):
     assert 'Traceback' in verbose.stderr
     assert verbose.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
     assert json.dumps(str(weights))[1:-1] in quiet.stderr
+
+
+@pytest.mark.parametrize('size,output,problem', [
+    (200, 'copy.safetensors', 'input size must be a multiple of 32, got 200'),
+    (192, 'copy.onnx', 'copy.onnx: not a .safetensors file'),
+])
+def test_weights_resize_refuses_what_would_not_run(size, output, problem, tiny_weights, tmp_path,
+                                                   capfd):
+    code, err = run_cli(['weights', 'resize', str(tiny_weights), '--input-size', str(size),
+                         '--output', str(tmp_path / output)], capfd)
+    assert_one_line_error(code, err, 'weights', problem)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_resize_missing_file(tmp_path, capfd):
+    missing = tmp_path / 'none.safetensors'
+    code, err = run_cli(['weights', 'resize', str(missing), '--input-size', '192', '--output',
+                         str(tmp_path / 'copy.safetensors')], capfd)
+    assert_one_line_error(code, err, 'weights', 'weights file not found', missing)
+    assert list(tmp_path.iterdir()) == []

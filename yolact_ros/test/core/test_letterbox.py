@@ -42,10 +42,11 @@ def test_letterbox_shape_fits_the_long_side(size, expected):
 def test_the_input_is_the_scaled_image_then_the_mean_colour(bundled):
     _, letterbox = bundled
     image = scene(480, 640)
-    inputs = letterbox.preprocessor([image])  # (1, 3, 160, 160)
-    assert inputs.shape == (1, 3, 160, 160)
-    assert torch.all(inputs[:, :, 120:] == 0)  # normalised mean colour
-    assert inputs[:, :, :120].abs().sum(dim=(0, 1)).min() > 0  # every image row has content
+    side = letterbox.config.input_size
+    inputs = letterbox.preprocessor([image])  # (1, 3, S, S); the image in the top 3/4
+    assert inputs.shape == (1, 3, side, side)
+    assert torch.all(inputs[:, :, side * 3 // 4:] == 0)  # normalised mean colour
+    assert inputs[:, :, :side * 3 // 4].abs().sum(dim=(0, 1)).min() > 0  # every row has content
     assert letterbox.preprocessor.content_fractions([(480, 640)]) == [(0.75, 1.0)]
 
 
@@ -102,7 +103,8 @@ def test_squash_models_are_unchanged(bundled):
     image = scene(480, 640)
     assert squash.preprocessor.content_fractions([(480, 640)]) == [(1.0, 1.0)]
     pixels = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    resized = torch.nn.functional.interpolate(pixels, size=(160, 160), mode='bilinear',
+    side = squash.config.input_size
+    resized = torch.nn.functional.interpolate(pixels, size=(side, side), mode='bilinear',
                                               align_corners=False)
     mean = torch.tensor(squash.config.pixel_mean_bgr).view(1, 3, 1, 1)
     std = torch.tensor(squash.config.pixel_std_bgr).view(1, 3, 1, 1)
@@ -150,4 +152,8 @@ def test_a_batch_of_frames_of_several_shapes_equals_one_at_a_time(bundled):
         assert together.image_size == frame.shape[:2]
         np.testing.assert_array_equal(together.boxes, alone.boxes)
         np.testing.assert_allclose(together.scores, alone.scores, atol=1e-5)
-        np.testing.assert_array_equal(together.masks, alone.masks)
+        # The same masks, up to a pixel whose value sits on the threshold: a batch of 3 may
+        # take other convolution kernels than a batch of 1 (seen with 1 thread: 1 pixel of
+        # 7.4 million).
+        assert together.masks.shape == alone.masks.shape
+        assert (together.masks != alone.masks).sum() <= max(1, together.masks.size // 10**6)

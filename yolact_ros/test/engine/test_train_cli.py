@@ -1,5 +1,6 @@
 """``yolact train`` as users run it: SIGTERM handling, torchrun with two processes, errors."""
 
+import argparse
 import os
 from pathlib import Path
 import signal
@@ -10,7 +11,9 @@ import time
 import pytest
 
 from yolact_ros.cli.main import main
+from yolact_ros.cli.train import build_config, register
 from yolact_ros.engine import load_training_state
+from yolact_ros.losses import build_criterion
 
 TINY = ['--config', 'yolact_resnet18', '--input-size', '128', '--init', 'none', '--workers', '0',
         '--device', 'cpu']
@@ -87,6 +90,18 @@ def test_cli_errors_are_one_line(synth_train, tmp_path, capsys):
     assert f'training checkpoint not found: {tmp_path / "x.pt"}' in capsys.readouterr().err
     assert main(['train', *TINY, '--data', str(tmp_path / 'missing.yaml')]) == 2
     assert 'missing.yaml does not exist' in capsys.readouterr().err
+    assert main(['train', *TINY, '--data', str(synth_train), '--contextual-bandwidth', '0']) == 2
+    assert '--contextual-bandwidth must be > 0, got 0.0' in capsys.readouterr().err
+
+
+def test_contextual_options_reach_the_criterion(synth_train):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(['train', *TINY, '--data', str(synth_train),
+                              '--contextual-weight', '0.3', '--contextual-bandwidth', '0.2'])
+    losses = build_config(args).losses
+    assert losses.weights.context == 0.3
+    assert build_criterion(losses).context_bandwidth == 0.2
 
 
 DDP_SCRIPT = '''

@@ -68,3 +68,30 @@ def test_seconds_per_iteration_sums_resumed_sessions(report, tmp_path):
         + start + 'train: 200/300 [00:00<?, ?it/s]\rtrain: 300/300 [01:00<00:00, 0.6s/it]\n')
     assert report.seconds_per_iteration(log) == pytest.approx((240 + 60) / 300)
     assert report.seconds_per_iteration(tmp_path / 'missing.log') is None
+
+
+def _finished_run(directory: Path, mask_aps) -> None:
+    directory.mkdir(parents=True)
+    (directory / 'model.safetensors').write_bytes(b'')
+    rows = [f'{500 * (i + 1)},0.5,0.8,{ap},0.7' for i, ap in enumerate(mask_aps)]
+    (directory / 'val.csv').write_text(
+        'iteration,box_AP,box_AP50,mask_AP,mask_AP50\n' + '\n'.join(rows) + '\n')
+
+
+def test_sweep_scores_each_point_by_its_last_validation_against_the_seed_spread(
+        report, tmp_path):
+    import contextual_sweep as sweep
+
+    for seed, ap in zip(sweep.CENTRE_SEEDS, (0.50, 0.52, 0.54)):  # mean 0.52, std 0.02
+        _finished_run(tmp_path / 'runs' / f'both_s{seed}', [0.1, ap])
+    _finished_run(tmp_path / 'sweep' / 'w0.3_s0', [0.9, 0.2, 0.56])
+    (tmp_path / 'sweep' / 'h0.2_s0').mkdir(parents=True)  # unfinished: not in the table
+    table = sweep.rows(tmp_path)
+    assert [row['name'] for row in table] == ['centre (both)', 'w0.3']
+    assert table[0]['mask_AP'] == [0.50, 0.52, 0.54]
+    assert table[1]['mask_AP'] == [0.56] and table[1]['weight'] == 0.3
+    lines = sweep.markdown(table).splitlines()
+    assert lines[2].endswith('| 0.520 ± 0.020 | - |')
+    assert lines[3].endswith('| 0.560 | +2.0 |')
+    sweep.plot(table, tmp_path / 'sweep.png')
+    assert (tmp_path / 'sweep.png').stat().st_size > 0

@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='attention with one MLP for both pooled branches (CBAM)')
     parser.add_argument('--contextual-weight', type=float, metavar='W',
                         help='weight of the contextual loss (default 0.1; 0 turns it off)')
+    parser.add_argument('--contextual-bandwidth', type=float, metavar='H',
+                        help='bandwidth h of its Gaussian kernel (default 0.1)')
     parser.add_argument('--letterbox', action='store_true',
                         help='keep the aspect ratio: scale images to fit the square input and '
                              'pad (default: squash them, as upstream); the model remembers it')
@@ -104,11 +106,10 @@ def _given(args: argparse.Namespace) -> dict:
     """Options the user gave (not left at their 'unset' default), by destination name."""
     unset = (None, False)
     names = ('config', 'data', 'val_data', 'out', 'init', 'weights', 'attention', 'shared_mlp',
-             'contextual_weight', 'letterbox', 'input_size', 'batch_size', 'iterations', 'lr',
-             'lr_steps', 'warmup',
-             'freeze_bn', 'sync_bn', 'no_amp', 'augment', 'no_augment', 'clip_grad',
-             'checkpoint_every',
-             'val_every', 'val_max_images', 'workers', 'seed', 'device', 'export_half')
+             'contextual_weight', 'contextual_bandwidth', 'letterbox', 'input_size',
+             'batch_size', 'iterations', 'lr', 'lr_steps', 'warmup', 'freeze_bn', 'sync_bn',
+             'no_amp', 'augment', 'no_augment', 'clip_grad', 'checkpoint_every', 'val_every',
+             'val_max_images', 'workers', 'seed', 'device', 'export_half')
     return {name: getattr(args, name) for name in names
             if not any(getattr(args, name) is value for value in unset)}
 
@@ -144,6 +145,12 @@ def build_config(args: argparse.Namespace):
     weights = LossWeights()
     if args.contextual_weight is not None:
         weights = replace(weights, context=args.contextual_weight)
+    losses = LossConfig(weights=weights)
+    if args.contextual_bandwidth is not None:
+        if not args.contextual_bandwidth > 0:
+            raise CommandError('--contextual-bandwidth must be > 0, got '
+                               f'{args.contextual_bandwidth}')
+        losses = replace(losses, context_bandwidth=args.contextual_bandwidth)
     init = args.init or ('official' if args.weights else 'imagenet')
     fields = {
         'out_dir': str(args.out or Path('runs') / 'train'), 'val_data': args.val_data,
@@ -162,7 +169,7 @@ def build_config(args: argparse.Namespace):
                              ('seed', 'seed'), ('device', 'device')):
         if getattr(args, name) is not None:
             fields[field_name] = getattr(args, name)
-    return TrainConfig(model=model, data=args.data, losses=LossConfig(weights=weights), **fields)
+    return TrainConfig(model=model, data=args.data, losses=losses, **fields)
 
 
 def run(args: argparse.Namespace) -> int:

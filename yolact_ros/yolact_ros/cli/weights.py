@@ -1,4 +1,4 @@
-"""``yolact weights``: list the bundled and official models, download official checkpoints."""
+"""``yolact weights``: list, download official checkpoints, set a model's input size."""
 
 import argparse
 from typing import Dict, List
@@ -7,7 +7,7 @@ from yolact_ros.cli import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``weights list`` and ``weights download NAME``."""
+    """Add ``weights list``, ``weights download NAME`` and ``weights resize FILE``."""
     parser = subparsers.add_parser('weights', help='list or download official checkpoints')
     actions = parser.add_subparsers(dest='action', required=True)
     actions.add_parser('list', help='print the bundled model and the official checkpoints: '
@@ -15,6 +15,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download = actions.add_parser('download', help='fetch a checkpoint into the cache')
     download.add_argument('name', help='checkpoint name or file name (see `yolact weights list`)')
     download.add_argument('--dir', help='download folder (default: the cache)')
+    resize = actions.add_parser(
+        'resize', help='copy a project .safetensors model, set to run at another input size')
+    resize.add_argument('file', help='project .safetensors weights')
+    resize.add_argument('--input-size', type=int, required=True, metavar='S',
+                        help='network input side for inference, a multiple of 32 (the '
+                             'tensors are unchanged)')
+    resize.add_argument('--output', required=True, help='the copy to write (.safetensors)')
     parser.set_defaults(func=run)
 
 
@@ -45,11 +52,15 @@ def format_table(bundled: Dict, official: List[Dict]) -> List[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """List or download."""
+    """List, download or resize."""
+    from yolact_ros.checkpoint import CheckpointError, with_input_size
     from yolact_ros.weights import (
         bundled_entry, cache_dir, download, official_weights, WeightsError)
 
     try:
+        if args.action == 'resize':
+            print(with_input_size(args.file, args.input_size, args.output))
+            return 0
         if args.action == 'list':
             for line in format_table(bundled_entry(), official_weights()):
                 print(line)
@@ -57,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(download(args.name, destination=args.dir))
         return 0
-    except WeightsError as error:
+    except (CheckpointError, WeightsError) as error:
         raise CommandError(str(error)) from None
