@@ -83,7 +83,8 @@ def markdown(table: List[dict]) -> str:
     std = np.std(centre, ddof=1) if len(centre) > 1 else float('nan')
     for row in table:
         values = row['mask_AP']
-        cell = (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}' if len(values) > 1
+        cell = (f'{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f} '
+                f'({", ".join(f"{value:.3f}" for value in values)})' if len(values) > 1
                 else f'{values[0]:.3f}')
         gap = '-' if row is table[0] else f'{(values[0] - mean) / std:+.1f}'
         lines.append(f'| {row["name"]} | {row["weight"]} | {row["bandwidth"]} | '

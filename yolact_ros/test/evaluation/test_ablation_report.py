@@ -91,7 +91,7 @@ def test_sweep_scores_each_point_by_its_last_validation_against_the_seed_spread(
     assert table[0]['mask_AP'] == [0.50, 0.52, 0.54]
     assert table[1]['mask_AP'] == [0.56] and table[1]['weight'] == 0.3
     lines = sweep.markdown(table).splitlines()
-    assert lines[2].endswith('| 0.520 ± 0.020 | - |')
+    assert lines[2].endswith('| 0.520 ± 0.020 (0.500, 0.520, 0.540) | - |')
     assert lines[3].endswith('| 0.560 | +2.0 |')
     sweep.plot(table, tmp_path / 'sweep.png')
     assert (tmp_path / 'sweep.png').stat().st_size > 0
