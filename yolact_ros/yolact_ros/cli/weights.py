@@ -8,7 +8,8 @@ from yolact_ros.cli import CommandError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``weights list``, ``weights download NAME`` and ``weights resize FILE``."""
-    parser = subparsers.add_parser('weights', help='list or download official checkpoints')
+    parser = subparsers.add_parser(
+        'weights', help="list or download official checkpoints; set a model's input size")
     actions = parser.add_subparsers(dest='action', required=True)
     actions.add_parser('list', help='print the bundled model and the official checkpoints: '
                        'mask AP, latency measured by this project, URL')
