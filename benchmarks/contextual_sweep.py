@@ -113,6 +113,8 @@ def plot(table: List[dict], path: Path) -> None:
         axis.scatter([centre[key]] * len(centre['mask_AP']), centre['mask_AP'], s=10,
                      color='black', zorder=3)
         axis.set(xscale='log', xlabel=label, title=f'sweep of the {key}')
+        axis.set_xticks([row[key] for row in points], [f'{row[key]:g}' for row in points])
+        axis.minorticks_off()
         axis.grid(alpha=0.3)
     axes[0].set_ylabel('validation mask AP (99 images)')
     axes[0].legend(fontsize=8)
