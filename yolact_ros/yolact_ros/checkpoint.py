@@ -207,6 +207,14 @@ def read_safetensors(path: PathLike) -> Tuple[Dict[str, torch.Tensor], Dict[str,
     return tensors, metadata
 
 
+def read_project_safetensors(path: Path) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """:func:`read_safetensors`, refusing a file without this project's stored config."""
+    tensors, metadata = read_safetensors(path)
+    if metadata.get('format') != FORMAT_NAME or 'config' not in metadata:
+        raise CheckpointError(f'{path} has no yolact_ros config in its metadata')
+    return tensors, metadata
+
+
 def with_input_size(path: PathLike, input_size: int, output: PathLike) -> Path:
     """Write a copy of a project ``.safetensors`` file that runs at another input size.
 
@@ -225,9 +233,7 @@ def with_input_size(path: PathLike, input_size: int, output: PathLike) -> Path:
         if name.suffix != '.safetensors':
             raise CheckpointError(f'{name}: not a .safetensors file (only a project '
                                   '.safetensors model stores its input size)')
-    tensors, metadata = read_safetensors(path)
-    if metadata.get('format') != FORMAT_NAME or 'config' not in metadata:
-        raise CheckpointError(f'{path} has no yolact_ros config in its metadata')
+    tensors, metadata = read_project_safetensors(path)
     config = json.loads(metadata['config'])
     config['input_size'] = input_size
     ModelConfig.from_dict(config)  # still a valid config
@@ -264,9 +270,7 @@ def load_model(path: PathLike, config: Optional[Union[str, ModelConfig]] = None
 
     path = Path(path)
     if path.suffix == '.safetensors':
-        tensors, metadata = read_safetensors(path)
-        if metadata.get('format') != FORMAT_NAME or 'config' not in metadata:
-            raise CheckpointError(f'{path} has no yolact_ros config in its metadata')
+        tensors, metadata = read_project_safetensors(path)
         stored = ModelConfig.from_dict(json.loads(metadata['config']))
         if isinstance(config, str) and config != stored.name:
             raise CheckpointError(f'{path} holds a {stored.name} model, not {config}')
