@@ -63,20 +63,25 @@ HELDOUT = {  # never used to choose anything
 }
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every study script shares: how to run the training, whether to report."""
+    parser.add_argument('--parallel', type=int, default=1, help='training runs at once')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: the report from the finished runs')
+    parser.add_argument('--no-readme', action='store_true',
+                        help='print the table only; do not write training/README.md and plots')
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', type=Path, default=REPO / 'runs' / 'ablation')
     parser.add_argument('--runs', nargs='+', default=list(DEFAULT_RUNS), metavar='VARIANT:SEED',
                         help=f'runs to train and evaluate; variants: {", ".join(VARIANTS)}')
-    parser.add_argument('--parallel', type=int, default=1, help='training runs at once')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
-    parser.add_argument('--device', default='cpu')
     parser.add_argument('--reference', type=Path, metavar='WEIGHTS',
                         help='also evaluate these weights on the held-out sets (a table row)')
-    parser.add_argument('--report-only', action='store_true',
-                        help='train nothing: table and curves from the finished runs')
-    parser.add_argument('--no-readme', action='store_true',
-                        help='print the table only; do not write training/README.md and plots')
+    add_run_arguments(parser)
     args = parser.parse_args()
     runs = []
     for text in args.runs:

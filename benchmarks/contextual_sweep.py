@@ -20,7 +20,7 @@ from pathlib import Path
 import sys
 from typing import List, Tuple
 
-from ablation import CONTEXT_WEIGHT, make_sets, run_dir, train
+from ablation import add_run_arguments, CONTEXT_WEIGHT, make_sets, run_dir, train
 from ablation_report import README, validation_curve, write_readme
 import numpy as np
 
@@ -40,13 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=REPO / 'runs' / 'ablation',
                         help="the ablation's folder (data, centre runs); points go in OUT/sweep")
     parser.add_argument('--points', nargs='+', choices=list(POINTS), default=list(POINTS))
-    parser.add_argument('--parallel', type=int, default=1, help='training runs at once')
-    parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--report-only', action='store_true',
-                        help='train nothing: table and plot from the finished runs')
-    parser.add_argument('--no-readme', action='store_true',
-                        help='print the table only; do not write training/README.md and plots')
+    add_run_arguments(parser)
     return parser.parse_args()
 
 

@@ -2,17 +2,19 @@
 
 A project model runs at the input size stored in its file (``yolact weights resize`` sets
 another). This evaluates it at each size on one dataset, as ``yolact eval`` does (score
-threshold 0), to choose a size on a validation split (training/README.md#inference-input-size).
+threshold 0), to choose a size on a validation split (training/README.md#input-size); mask AP
+is also given for each frame shape (width x height) of the dataset.
 
 usage:
-  # the bundled model (trained at 160) on the validation split of benchmarks/ablation.py
-  python benchmarks/input_size.py --data runs/ablation/data/val --sizes 128 160 192 224 256
+  # the bundled model (trained at 192) on the validation split of benchmarks/ablation.py
+  python benchmarks/input_size.py --data runs/ablation/data/val --sizes 160 192 224 256 288
 """
 
 import argparse
 from pathlib import Path
 import sys
 import tempfile
+from typing import Dict
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,6 +25,22 @@ def parse_args() -> argparse.Namespace:
                         help='input sizes, multiples of 32')
     parser.add_argument('--threads', type=int, default=1)
     return parser.parse_args()
+
+
+def frame_shape(image: dict) -> str:
+    """Return a COCO image entry's 'WIDTHxHEIGHT'."""
+    return f'{image["width"]}x{image["height"]}'
+
+
+def mask_ap_by_frame_shape(result, coco) -> Dict[str, float]:
+    """Mask AP of an evaluation (``evaluate_segmenter``) on each frame shape, e.g. '320x240'."""
+    from yolact_ros.evaluation.coco_eval import evaluate_results
+
+    shapes: Dict[str, list] = {}
+    for image_id, image in coco.imgs.items():
+        shapes.setdefault(frame_shape(image), []).append(image_id)
+    return {shape: evaluate_results(result.results, coco, image_ids=ids).mask['AP']
+            for shape, ids in sorted(shapes.items())}
 
 
 def main() -> int:
@@ -40,8 +58,9 @@ def main() -> int:
     weights = args.weights or demo_weights()
     dataset = CocoDataset.from_spec(resolve_dataset(args.data, 'val'), input_size=32)
     print(f'{weights} on {args.data} ({len(dataset)} images), score threshold 0')
-    print('| input size | mask AP | mask AP50 | box AP | ms / image |')
-    print('| --- | --- | --- | --- | --- |')
+    shapes = sorted({frame_shape(image) for image in dataset.coco.imgs.values()})
+    print(f'| input size | mask AP | {" | ".join(shapes)} | mask AP50 | box AP | ms / image |')
+    print('|' + ' --- |' * (len(shapes) + 5))
     with tempfile.TemporaryDirectory() as folder:
         for size in args.sizes:
             resized = with_input_size(weights, size, Path(folder) / f'{size}.safetensors')
@@ -49,8 +68,11 @@ def main() -> int:
                 PostprocessConfig(score_threshold=0.0)))
             result = evaluate_segmenter(segmenter, dataset)
             milliseconds = 1e3 / result.timing.images_per_second
-            print(f'| {size} | {result.mask["AP"]:.3f} | {result.mask["AP50"]:.3f} | '
-                  f'{result.box["AP"]:.3f} | {milliseconds:.1f} |', flush=True)
+            by_shape = mask_ap_by_frame_shape(result, dataset.coco)
+            print(f'| {size} | {result.mask["AP"]:.3f} | '
+                  f'{" | ".join(f"{by_shape[shape]:.3f}" for shape in shapes)} | '
+                  f'{result.mask["AP50"]:.3f} | {result.box["AP"]:.3f} | {milliseconds:.1f} |',
+                  flush=True)
     return 0
 
 

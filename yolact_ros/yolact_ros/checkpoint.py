@@ -221,8 +221,8 @@ def with_input_size(path: PathLike, input_size: int, output: PathLike) -> Path:
     The tensors are copied bit for bit; only the stored config's ``input_size`` changes, which
     every loader (the node, the CLI, exports) uses for inference. A multiple of 32 keeps the
     stride-8 to stride-32 feature maps tiling the input exactly; at other sizes their priors
-    drift off their cells (on its validation split the bundled model's box AP is 0.68 at
-    160 px, 0.69 at 192 and 0.45 at 200).
+    drift off their cells (on its validation split the demo model trained at 160 px had box
+    AP 0.68 at 160 px, 0.69 at 192 and 0.45 at 200).
     """
     from safetensors.torch import save
 

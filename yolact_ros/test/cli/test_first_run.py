@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from yolact_ros.checkpoint import load_model
 from yolact_ros.cli.common import resolve_backend
 from yolact_ros.cli.export import default_output
 from yolact_ros.cli.main import build_parser, main
-from yolact_ros.weights import demo_weights
+from yolact_ros.weights import bundled_entry, demo_weights
 
 
 def test_version_comes_from_the_package_metadata(capsys):
@@ -88,7 +89,11 @@ def test_weights_list_shows_the_bundled_model_first_with_ap_and_latency(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ['name', 'config', 'input', 'mask', 'AP', 'latency', 'weights']
     bundled = lines[1].split()
-    assert bundled[:5] == ['yolact_resnet18_synth', 'yolact_resnet18', '160', '63.3*', '92.7']
+    entry = bundled_entry()
+    stored = load_model(demo_weights())[1]  # the manifest says what the file holds
+    assert (entry['config'], entry['input_size']) == (stored.name, stored.input_size)
+    assert bundled[:5] == [entry['name'], stored.name, str(stored.input_size),
+                           f'{entry["mask_ap"]:.1f}*', f'{entry["latency"][0]["ms"]:.1f}']
     assert str(demo_weights()) in lines[1]
     rows = {line.split()[0]: line for line in lines[2:8]}
     assert rows['yolact_base'].split()[2:4] == ['550', '29.8']  # upstream's COCO mask mAP

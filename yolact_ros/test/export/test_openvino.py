@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from yolact_ros.checkpoint import load_model
 from yolact_ros.cli.common import resolve_backend
 from yolact_ros.cli.main import build_parser, main
 from yolact_ros.config import PostprocessConfig
@@ -84,8 +85,9 @@ def test_export_prints_parity_and_writes_the_ir_with_its_config(demo_ir, capsys)
 
     _, config, sizes, metadata = read_ir_metadata(demo_ir)
     assert demo_ir.with_suffix('.bin').is_file()
-    assert config.name == 'yolact_resnet18' and config.input_size == 160
-    assert sizes[0] == (20, 20) and metadata['precision'] == 'fp32'
+    size = load_model(demo_weights())[1].input_size  # the IR runs at the model's stored size
+    assert config.name == 'yolact_resnet18' and config.input_size == size
+    assert sizes[0] == (size // 8, size // 8) and metadata['precision'] == 'fp32'
 
 
 def test_openvino_detections_match_torch_at_cli_defaults(demo_ir, cli_threshold):

@@ -104,6 +104,11 @@ def test_one_batch_serves_both_cameras_each_under_its_namespace(graph, node, cou
     segmenter = counting['segmenter']
     assert node.count_subscribers(f'{NAMESPACE}/image') == 0  # no unnamed camera
     front, rear = cameras['front'][0], cameras['rear'][0]
+    # What the node's own model finds on each camera's frame alone. Not the scenes' truth: the
+    # rear square is hard (every demo model so far scores a triangle and a star above it).
+    alone = {camera: {CLASS_OF[int(c)] for c in segmenter.wrapped(scene.image).category_ids}
+             for camera, scene in SCENES.items()}
+    assert alone['front'] != alone['rear']  # so a frame sent to the wrong camera would show
     for round_ in range(2):
         # Hold the model on a front frame while a frame of each camera waits: then one batch.
         segmenter.batches.clear()
@@ -121,9 +126,7 @@ def test_one_batch_serves_both_cameras_each_under_its_namespace(graph, node, cou
             out = wait_stamp(graph, instances, stamp, f'{camera} instances', timeout=60.0)
             wait_stamp(graph, detections, stamp, f'{camera} detections', timeout=60.0)
             assert out.header.frame_id == f'{camera}_cam'
-            # Each camera's own shapes (front: circle, square, ellipse; rear: square, ring).
-            truth = {CLASS_OF[shape.category_id] for shape in SCENES[camera].instances}
-            assert truth <= classes(out), (camera, classes(out))
+            assert classes(out) == alone[camera], (camera, classes(out))
         assert segmenter.batches == [1, 2]
     for camera in CAMERAS:  # nothing went to the other camera's topics
         _, instances, _ = cameras[camera]
