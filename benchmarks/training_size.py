@@ -2,7 +2,7 @@
 
 At 160 px a letterboxed 4:3 frame fills 160x120 of the input and a 16:9 frame 160x90, so camera
 frames give each object fewer pixels than squares do, and their mask AP lags (training/README.md
-#inference-input-size). Running the 160 px model at 192 helps camera frames but makes squares'
+#input-size). Running the 160 px model at 192 helps camera frames but makes squares'
 objects larger than any it was trained on; this trains the recipe at 192 instead. Candidates: the
 ablation's ``both`` recipe (attention, contextual weight 0.1, seed 0) and the sweep's weight 0.3,
 each at 160 (runs already made by ``ablation.py`` and ``contextual_sweep.py``) and at 192 (trained
@@ -10,7 +10,7 @@ here). Each is scored on the validation split (99 images, a third each square, 4
 frame shape; the best overall validation mask AP is the one to ship. No held-out set is looked at.
 
 usage:
-  python benchmarks/training_size.py --parallel 2 --threads 1   # ~65 min a 192 px run a core
+  python benchmarks/training_size.py --parallel 2 --threads 1   # ~71 min a 192 px run a core
   python benchmarks/training_size.py --report-only              # table of the finished runs
 """
 

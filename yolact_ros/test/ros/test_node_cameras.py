@@ -105,7 +105,8 @@ def test_one_batch_serves_both_cameras_each_under_its_namespace(graph, node, cou
     assert node.count_subscribers(f'{NAMESPACE}/image') == 0  # no unnamed camera
     front, rear = cameras['front'][0], cameras['rear'][0]
     # What the node's own model finds on each camera's frame alone. Not the scenes' truth: the
-    # rear square is hard (every demo model so far scores a triangle and a star above it).
+    # rear square is hard (the 160 px demo model scored a triangle and a star above it; the
+    # current one, at 192 and 224 px, reports a triangle and a star instead).
     alone = {camera: {CLASS_OF[int(c)] for c in segmenter.wrapped(scene.image).category_ids}
              for camera, scene in SCENES.items()}
     assert alone['front'] != alone['rear']  # so a frame sent to the wrong camera would show
