@@ -132,20 +132,26 @@ def test_defaults_reach_active_on_the_bundled_model(launch, record_property):
 
 
 def test_overrides_and_dds_profile_deliver_camera_frames(launch, tmp_path, record_property):
+    # qos_depth 20 holds all 20 frames in the node's reader, so frames_received counts what the
+    # transport delivered, not whether the executor took each frame within 0.5 s on a busy CI
+    # machine (a CI run got 17 of 20 at depth 5). Without the profile, depth 20 still got 8-14.
     params = tmp_path / 'params.yaml'
     params.write_text('/**/segment_node:\n  ros__parameters:\n'
-                      '    score_threshold: 0.25\n    publish_overlay: false\n')
+                      '    score_threshold: 0.25\n    publish_overlay: false\n'
+                      '    qos_depth: 20\n')
     run = launch('image:=/cam/image_raw', 'namespace:=robot', f'params_file:={params}',
                  'image_transport:=raw', 'device:=cpu', 'dds_profile:=true')
     run.wait_for("active: subscribed to '/cam/image_raw'")
-    state, topics, threshold, transport = outputs(
+    state, topics, threshold, transport, depth = outputs(
         ('lifecycle', 'get', '/robot/segment_node'), ('topic', 'list'),
         ('param', 'get', '/robot/segment_node', 'score_threshold'),
-        ('param', 'get', '/robot/segment_node', 'image_transport'))
+        ('param', 'get', '/robot/segment_node', 'image_transport'),
+        ('param', 'get', '/robot/segment_node', 'qos_depth'))
     assert state.strip() == 'active [3]', state
     assert {'/cam/image_raw', '/robot/instances', '/robot/detections'} <= set(topics.split())
     assert 'Double value is: 0.25' in threshold, threshold
     assert 'String value is: raw' in transport, transport
+    assert 'Integer value is: 20' in depth, depth
     # The publisher needs the profile too (it sizes the shared-memory segment it writes into).
     from ament_index_python.packages import get_package_share_directory
 
