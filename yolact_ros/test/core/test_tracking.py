@@ -54,10 +54,14 @@ def run(tracker: Tracker, frames, period: float = PERIOD, stamps=None) -> list:
 def test_crossing_objects_keep_their_ids(mask_weight):
     # A goes right, B left, 20 px a frame, 60 px boxes; at the crossing each detection is nearer
     # the other's last box than its own (a tracker without motion would swap them).
+    # These masks fill their boxes, so at the crossing they overlap like a duplicate's (IoU up
+    # to 0.38): the motion is checked with the duplicate check off, then at the defaults.
     frames = [frame(obj(100 + 20 * t, 200, size=60), obj(520 - 20 * t, 210, size=60))
               for t in range(18)]
-    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight)), frames)
+    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight, duplicate_iou=1.0)), frames)
     assert all(pair == [1, 2] for pair in ids), ids
+    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight)), frames)
+    assert ids[10:12] == [[1, 0]] * 2 and ids[:10] + ids[12:] == [[1, 2]] * 16, ids
     a_before, a_after, b_after = frames[10].boxes[0], frames[11].boxes[0], frames[11].boxes[1]
     assert box_iou(a_before[None], b_after[None]) > box_iou(a_before[None], a_after[None])
 

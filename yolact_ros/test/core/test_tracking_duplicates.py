@@ -1,4 +1,4 @@
-"""Duplicates (one object detected under two classes) get no track and start none."""
+"""Duplicates (one object detected twice: under two classes, or a part of it) get no track."""
 
 import numpy as np
 import pytest
@@ -33,3 +33,28 @@ def test_a_duplicate_is_not_tracked():
     assert [sorted(pair) for pair in ids] == [[1, 2]] * 3 and ids[1] == [2, 1]
     with pytest.raises(ValueError, match='duplicate_iou'):
         TrackerConfig(duplicate_iou=1.5)
+
+
+def test_a_part_found_as_a_second_detection_is_a_duplicate_at_the_default():
+    # The left 16 of the disc's 40 columns, as a weaker detection: mask IoU 0.3-0.5 with the
+    # disc. Untracked at the default (0.3); at 0.5 it started a second track.
+    disc = disc_window(20)
+    part = disc[:, :16]
+    iou = part.sum() / disc.sum()
+    assert 0.3 < iou < 0.5
+    frames = [frame(obj(200 + 2 * t, 240, window=disc),
+                    obj(188 + 2 * t, 240, score=0.7, class_id=1, window=part)) for t in range(3)]
+    assert frames[0].boxes[1, 0] == frames[0].boxes[0, 0]  # the part lies inside the disc
+    assert run(Tracker(TrackerConfig()), frames, PERIOD) == [[1, 0]] * 3
+    assert run(Tracker(TrackerConfig(duplicate_iou=0.5)), frames, PERIOD) == [[1, 2]] * 3
+
+
+@pytest.mark.parametrize('mask_weight', [0.0, 0.5])
+def test_objects_with_overlapping_boxes_are_not_duplicates(mask_weight):
+    # A disc inside a ring: the same box, no shared pixel. Compared by masks whatever the cost
+    # (by boxes the ring would be a duplicate of the disc).
+    frames = [frame(obj(200 + 2 * t, 240, window=disc_window(10)),
+                    obj(200 + 2 * t, 240, score=0.8, window=disc_window(20, inner=12)))
+              for t in range(3)]
+    ids = run(Tracker(TrackerConfig(mask_weight=mask_weight)), frames, PERIOD)
+    assert ids == [[1, 2]] * 3

@@ -117,9 +117,10 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
               'box IoU getting the rest; 0: box IoU only.', min_value=0.0, max_value=1.0),
     ParamSpec('tracking.track_buffer', 1.0, 'Seconds a track is kept unseen before its id is '
               'dropped.', min_value=0.0, max_value=60.0),
-    ParamSpec('tracking.duplicate_iou', 0.5, 'A detection overlapping a higher-scoring one of '
+    ParamSpec('tracking.duplicate_iou', 0.3, 'A detection overlapping a higher-scoring one of '
               'any class by more than this IoU (masks) is not tracked (track id 0): the same '
-              'object found under two classes; 1: off.', min_value=0.0, max_value=1.0),
+              'object found twice (under two classes, or a part of it); 1: off.',
+              min_value=0.0, max_value=1.0),
     ParamSpec('depth.enabled', False, 'Subscribe to depth/image and depth/camera_info (aligned '
               'to image) and publish detections_3d, markers, points and the 3D fields of '
               'instances.', runtime=False),
@@ -185,7 +186,7 @@ class NodeParams:
     tracking_new_track_threshold: float = 0.6
     tracking_mask_weight: float = 0.5
     tracking_track_buffer: float = 1.0
-    tracking_duplicate_iou: float = 0.5
+    tracking_duplicate_iou: float = 0.3
     depth_enabled: bool = False
     depth_max_skew: float = 0.05
     depth_erode_px: int = 2

@@ -170,8 +170,8 @@ def duplicates(boxes: np.ndarray, scores: np.ndarray, threshold: float,
 
     Class-agnostic, greedy by descending score (a detection marked a duplicate suppresses
     nothing). The overlap is the masks' IoU when ``masks`` are given (computed only for boxes
-    that overlap), else the boxes' IoU. Fast NMS works per class, so one object can come out
-    twice under two classes: these are the copies.
+    that overlap), else the boxes' IoU. Fast NMS works per class and on boxes, so one object can
+    come out twice, under two classes or as a part of it: these are the copies.
 
     Args:
         boxes: ``float[D, 4]`` x1y1x2y2.
