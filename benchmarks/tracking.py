@@ -3,10 +3,12 @@
 
     python benchmarks/tracking.py                      # 3 sequences of 300 frames (~4 min CPU)
     python benchmarks/tracking.py --sequences 1 --frames 60 --picture /tmp/t.png
+    python benchmarks/tracking.py --size 640x480 --picture ''   # camera-shaped frames
 
 Sequences come from ``yolact synth --sequence`` (:mod:`yolact_ros.data.synthetic_sequence`:
-256 px frames of the scenes the bundled demo model was trained on, shapes moving at 1-3 px per
-frame, crossing, occluding, entering and leaving). Two detection sources are tracked:
+256 px frames (or ``--size WxH``) of the scenes the bundled demo model was trained on, shapes
+moving at 1-3 px per frame at 256 px, crossing, occluding, entering and leaving). Two detection
+sources are tracked:
 
 * ``gt+noise``: the ground-truth visible masks, each shifted by a random offset (sigma 5 % of
   the object's size), its box jittered alike, 5 % of objects missed, scores uniform in
@@ -29,7 +31,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yolact_ros.cli.synth import image_size
 from yolact_ros.data.synthetic import CATEGORY_IDS, CLASS_NAMES
+from yolact_ros.data.synthetic_dataset import image_sizes
 from yolact_ros.data.synthetic_sequence import sequence_frames, SequenceFrame
 from yolact_ros.evaluation.mot import evaluate_mot, mask_ious, MotFrame, MotScores
 from yolact_ros.results import encode_mask_rle
@@ -181,16 +185,21 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sequences', type=int, default=3, help='sequences (seeds 100, ...)')
     parser.add_argument('--frames', type=int, default=300, help='frames per sequence')
-    parser.add_argument('--size', type=int, default=256, help='frame side in pixels')
-    parser.add_argument('--min-area', type=int, default=500,
+    parser.add_argument('--size', type=image_size, default=256, metavar='S|WxH',
+                        help='frame side, or WIDTHxHEIGHT for camera-shaped frames (default 256)')
+    parser.add_argument('--min-area', type=int, default=None,
                         help='ground-truth objects showing fewer pixels are ignored (default 500 '
-                        'at 256 px: about 22 x 22 px, 14 x 14 px at the model input)')
+                        'at 256 px, about 22 x 22 px, scaled with the square of the shorter side)')
     parser.add_argument('--picture-frames', type=int, nargs='+', default=[30, 60, 90, 120],
                         help='frames of the first sequence in the picture')
     parser.add_argument('--weights', default=None, help='model (default: the bundled one)')
     parser.add_argument('--picture', default=str(Path(__file__).parent / 'tracking.png'),
                         help='where to write the picture ("" for none)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    (args.width, args.height), = image_sizes(args.size)
+    if args.min_area is None:
+        args.min_area = round(500 * (min(args.width, args.height) / 256) ** 2)
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[Tuple[str, str, str], Tuple[MotScores, ...]]:
@@ -234,7 +243,7 @@ def print_table(scores: Dict[Tuple[str, str, str], Tuple[MotScores, MotScores]],
                 args: argparse.Namespace) -> None:
     """Print the scores as a Markdown table, under a line saying what was counted."""
     counted, every = scores['gt+noise', 'box', '30 Hz']
-    print(f'{args.sequences} sequences x {args.frames} frames, {args.size} px: '
+    print(f'{args.sequences} sequences x {args.frames} frames, {args.width}x{args.height} px: '
           f'{every.objects} ground-truth objects at 30 Hz, {every.objects - counted.objects} '
           f'of them ignored (< {args.min_area} px visible)')
     print('| detections | cost | rate | HOTA | IDF1 | MOTA | id switches | FP | misses | '

@@ -87,3 +87,25 @@ def test_written_sequence_matches_the_frames(tmp_path):
     frames = list(sequence_frames(3, 64, seed=2))
     assert summary.boxes == sum(len(f.track_ids) for f in frames)
     assert summary.tracks == len({t for f in frames for t in f.track_ids.tolist()})
+
+
+def test_camera_shaped_sequences(tmp_path, capsys):
+    frames = list(sequence_frames(40, (160, 96), seed=3))
+    assert all(f.image.shape == (96, 160, 3) for f in frames)
+    assert all(i.mask.shape == (96, 160) for f in frames for i in f.instances)
+    # Shapes are sized by the shorter side and spread over the whole width.
+    centres = np.array([_centre(i.mask) for f in frames for i in f.instances])
+    assert centres[:, 0].max() > 96 and len({t for f in frames for t in f.track_ids}) >= 3
+    parser = argparse.ArgumentParser(prog='yolact')
+    synth.register(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(['synth', '--sequence', '--out', str(tmp_path / 'cam'),
+                              '--frames', '2', '--size', '160x96', '--seed', '3'])
+    assert args.func(args) == 0
+    data = json.loads((tmp_path / 'cam' / 'gt.json').read_text())
+    assert data['info']['size'] == [160, 96]
+    assert data['frames'][1]['objects'][0]['segmentation']['size'] == [96, 160]
+    args = parser.parse_args(['synth', '--sequence', '--out', str(tmp_path / 'two'),
+                              '--size', '64', '160x96'])
+    assert args.func(args) == 2 and 'one --size' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='>= 32'):
+        next(sequence_frames(1, (160, 16)))

@@ -89,8 +89,8 @@ def run_sequence(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        if args.size and (len(args.size) > 1 or not isinstance(args.size[0], int)):
-            print(f'error: --sequence takes one square --size S, got {args.size}',
+        if args.size and len(args.size) > 1:
+            print(f'error: --sequence takes one --size (S or WxH), got {args.size}',
                   file=sys.stderr)
             return 2
         summary = write_sequence(args.out, num_frames=args.frames,

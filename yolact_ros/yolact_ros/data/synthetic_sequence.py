@@ -29,7 +29,8 @@ import numpy as np
 from yolact_ros.data.synthetic import (
     CATEGORIES, compose_scene, Instance, random_background, random_shape, random_shapes, Scene,
     ShapeSpec)
-from yolact_ros.data.synthetic_dataset import instance_annotation, write_text
+from yolact_ros.data.synthetic_dataset import (image_sizes, ImageSize, instance_annotation,
+                                               write_text)
 
 SPEED_RANGE = (1.0, 3.0)  # pixels per frame, at 256 px (30-90 px/s at 30 Hz)
 RADIUS_RANGE = (0.07, 0.18)  # of the image side, as the training scenes
@@ -106,14 +107,16 @@ def _gone(mover: _Mover, height: int, width: int) -> bool:
             or (y < -margin and vy <= 0) or (y > height + margin and vy >= 0))
 
 
-def sequence_frames(num_frames: int, size: int = 256, seed: int = 0, *,
+def sequence_frames(num_frames: int, size: ImageSize = 256, seed: int = 0, *,
                     initial: int = 3, spawn_rate: float = 0.04,
                     min_visible_pixels: int = 20) -> Iterator[SequenceFrame]:
     """Yield the frames of a tracking sequence with their ground truth.
 
     Args:
         num_frames: number of frames.
-        size: image side in pixels (square frames; the demo model was trained at 256).
+        size: ``S`` for ``S x S`` frames (the demo model's squares were 256 px), or ``(width,
+            height)`` for camera-shaped ones; shape sizes and speeds scale with the shorter
+            side, as in the training scenes.
         seed: the sequence is a function of the arguments.
         initial: objects inside the image at frame 0.
         spawn_rate: chance per frame that a new object enters (while fewer than
@@ -125,17 +128,16 @@ def sequence_frames(num_frames: int, size: int = 256, seed: int = 0, *,
     """
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
-    if size < 32:
-        raise ValueError(f'size must be >= 32, got {size}')
+    (width, height), = image_sizes(size)
     if not 0 <= initial <= MAX_OBJECTS:
         raise ValueError(f'initial must be in [0, {MAX_OBJECTS}], got {initial}')
     rng = np.random.default_rng([seed, 1 << 21])
-    background = random_background(rng, size, size)
-    movers = [_entering(rng, i + 1, size, size, inside=True) for i in range(initial)]
+    background = random_background(rng, height, width)
+    movers = [_entering(rng, i + 1, height, width, inside=True) for i in range(initial)]
     next_id = initial + 1
     for index in range(num_frames):
         if len(movers) < 2 or (len(movers) < MAX_OBJECTS and rng.uniform() < spawn_rate):
-            movers.append(_entering(rng, next_id, size, size, inside=False))
+            movers.append(_entering(rng, next_id, height, width, inside=False))
             next_id += 1
         ordered = sorted(movers, key=lambda m: m.depth)  # back to front
         scene = compose_scene(background, [m.shape for m in ordered],
@@ -147,7 +149,7 @@ def sequence_frames(num_frames: int, size: int = 256, seed: int = 0, *,
             (x, y), (vx, vy) = mover.shape.center, mover.velocity
             mover.shape = replace(mover.shape, center=(x + vx, y + vy),
                                   angle=(mover.shape.angle + mover.spin) % 360)
-        movers = [m for m in movers if not _gone(m, size, size)]
+        movers = [m for m in movers if not _gone(m, height, width)]
 
 
 def frame_annotations(frame: SequenceFrame) -> List[dict]:
@@ -165,14 +167,14 @@ def frame_annotations(frame: SequenceFrame) -> List[dict]:
     return objects
 
 
-def write_sequence(out_dir: Union[str, Path], *, num_frames: int, size: int = 256,
+def write_sequence(out_dir: Union[str, Path], *, num_frames: int, size: ImageSize = 256,
                    seed: int = 0, fps: float = 30.0) -> SequenceSummary:
     """Write a sequence: ``frames/000000.png`` ..., ``gt.json`` and a MOTChallenge ``gt.txt``.
 
-    ``gt.json`` holds ``info`` (seed, size, fps), ``categories`` and ``frames``: per frame its
-    ``index``, ``file_name`` and ``objects`` (see :func:`frame_annotations`). ``gt.txt`` has one
-    line per object and frame: ``frame (from 1), track id, left, top, width, height, 1, category
-    id, visible fraction``.
+    ``gt.json`` holds ``info`` (seed, size as ``S`` or ``[W, H]``, fps), ``categories`` and
+    ``frames``: per frame its ``index``, ``file_name`` and ``objects`` (see
+    :func:`frame_annotations`). ``gt.txt`` has one line per object and frame: ``frame (from 1),
+    track id, left, top, width, height, 1, category id, visible fraction``.
     """
     import cv2
 
@@ -210,7 +212,7 @@ def write_sequence(out_dir: Union[str, Path], *, num_frames: int, size: int = 25
                            gt_json=gt_json, gt_txt=gt_txt)
 
 
-def synthetic_video_frames(num_frames: int, size: Union[int, Tuple[int, int]],
+def synthetic_video_frames(num_frames: int, size: ImageSize,
                            seed: int) -> Iterator[Scene]:
     """Yield the scenes of a short video: shapes drifting, bouncing and rotating over clutter.
 
@@ -222,11 +224,9 @@ def synthetic_video_frames(num_frames: int, size: Union[int, Tuple[int, int]],
     Yields:
         One :class:`Scene` per frame (the image and its ground truth).
     """
-    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    (width, height), = image_sizes(size)
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
-    if min(width, height) < 32:
-        raise ValueError(f'frame sides must be >= 32, got {width}x{height}')
     rng = np.random.default_rng([seed, 1 << 20])
     background = random_background(rng, height, width)
     shapes = random_shapes(rng, height, width, 'low')
@@ -254,7 +254,7 @@ def _replace_pose(shape: ShapeSpec, center: Tuple[float, float], angle: float) -
 
 
 def write_synthetic_video(path: Union[str, Path], frames: int = 60,
-                          size: Union[int, Tuple[int, int]] = (640, 480), seed: int = 0,
+                          size: ImageSize = (640, 480), seed: int = 0,
                           fps: float = 10.0) -> Path:
     """Render :func:`synthetic_video_frames` to a video file.
 
