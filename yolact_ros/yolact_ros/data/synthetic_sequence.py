@@ -32,8 +32,8 @@ from yolact_ros.data.synthetic import (
 from yolact_ros.data.synthetic_dataset import (image_sizes, ImageSize, instance_annotation,
                                                write_text)
 
-SPEED_RANGE = (1.0, 3.0)  # pixels per frame, at 256 px (30-90 px/s at 30 Hz)
-RADIUS_RANGE = (0.07, 0.18)  # of the image side, as the training scenes
+SPEED_RANGE = (1.0, 3.0)  # pixels per frame at a 256 px shorter side (30-90 px/s at 30 Hz)
+RADIUS_RANGE = (0.07, 0.18)  # of the shorter image side, as the training scenes
 MAX_OBJECTS = 6
 
 
