@@ -107,20 +107,23 @@ PARAM_SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec('tracking.enabled', True, 'Track instances across frames (ByteTrack on boxes '
               'and masks): Instance.track_id and Detection2D.id carry the track id.',
               runtime=False, applies='at the next activate'),
-    ParamSpec('tracking.high_threshold', 0.5, 'Detections scoring at least this are matched '
-              'first, to all tracks; those between score_threshold and this only continue '
-              'tracks seen in the previous frame.', min_value=0.0, max_value=1.0),
-    ParamSpec('tracking.new_track_threshold', 0.6, 'An unmatched detection scoring at least '
-              'this (and tracking.high_threshold) starts a track.', min_value=0.0,
+    # The tracking defaults are the tracker's own (yolact predict --track uses them too).
+    ParamSpec('tracking.high_threshold', TrackerConfig.high_threshold, 'Detections scoring at '
+              'least this are matched first, to all tracks; those between score_threshold and '
+              'this only continue tracks seen in the previous frame.', min_value=0.0,
               max_value=1.0),
-    ParamSpec('tracking.mask_weight', 0.5, 'Weight of the mask IoU in the matching cost, the '
-              'box IoU getting the rest; 0: box IoU only.', min_value=0.0, max_value=1.0),
-    ParamSpec('tracking.track_buffer', 1.0, 'Seconds a track is kept unseen before its id is '
-              'dropped.', min_value=0.0, max_value=60.0),
-    ParamSpec('tracking.duplicate_iou', 0.3, 'A detection overlapping a higher-scoring one of '
-              'any class by more than this IoU (masks) is not tracked (track id 0): the same '
-              'object found twice (under two classes, or a part of it); 1: off.',
+    ParamSpec('tracking.new_track_threshold', TrackerConfig.new_track_threshold, 'An unmatched '
+              'detection scoring at least this (and tracking.high_threshold) starts a track.',
               min_value=0.0, max_value=1.0),
+    ParamSpec('tracking.mask_weight', TrackerConfig.mask_weight, 'Weight of the mask IoU in the '
+              'matching cost, the box IoU getting the rest; 0: box IoU only.', min_value=0.0,
+              max_value=1.0),
+    ParamSpec('tracking.track_buffer', TrackerConfig.track_buffer_s, 'Seconds a track is kept '
+              'unseen before its id is dropped.', min_value=0.0, max_value=60.0),
+    ParamSpec('tracking.duplicate_iou', TrackerConfig.duplicate_iou, 'A detection overlapping a '
+              'higher-scoring one of any class by more than this IoU (masks) is not tracked '
+              '(track id 0): the same object found twice (under two classes, or a part of it); '
+              '1: off.', min_value=0.0, max_value=1.0),
     ParamSpec('depth.enabled', False, 'Subscribe to depth/image and depth/camera_info (aligned '
               'to image) and publish detections_3d, markers, points and the 3D fields of '
               'instances.', runtime=False),
@@ -182,11 +185,11 @@ class NodeParams:
     threads: int = 0
     autostart: bool = True
     tracking_enabled: bool = True
-    tracking_high_threshold: float = 0.5
-    tracking_new_track_threshold: float = 0.6
-    tracking_mask_weight: float = 0.5
-    tracking_track_buffer: float = 1.0
-    tracking_duplicate_iou: float = 0.3
+    tracking_high_threshold: float = TrackerConfig.high_threshold
+    tracking_new_track_threshold: float = TrackerConfig.new_track_threshold
+    tracking_mask_weight: float = TrackerConfig.mask_weight
+    tracking_track_buffer: float = TrackerConfig.track_buffer_s
+    tracking_duplicate_iou: float = TrackerConfig.duplicate_iou
     depth_enabled: bool = False
     depth_max_skew: float = 0.05
     depth_erode_px: int = 2

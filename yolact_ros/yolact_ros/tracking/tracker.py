@@ -224,9 +224,9 @@ class Tracker:
             # By masks with the box-only cost too (boxes where there are none): distinct objects'
             # boxes often overlap (box IoU 0.3 cost benchmarks/tracking.py's noisy ground truth
             # 115 more misses).
-            masks = detections.mask_windows
-            overlap_masks = det_masks if det_masks is not None or len(masks) != len(scores) \
-                else MaskSet.from_windows(masks.windows, masks.origins)
+            overlap_masks, masks = det_masks, detections.mask_windows
+            if overlap_masks is None and len(masks) == len(scores):
+                overlap_masks = MaskSet.from_windows(masks.windows, masks.origins)
             usable = ~duplicates(boxes, scores, config.duplicate_iou, overlap_masks)
         high = np.flatnonzero((scores >= config.high_threshold) & usable)
         low = np.flatnonzero((scores >= config.low_threshold) & (scores < config.high_threshold)
